@@ -1,0 +1,121 @@
+"""Train / validation / test assignment by a stable hash of each example's group, duplicate removal across
+splits, the reserved (never trained) tools, and the contamination check.
+
+- A group (a conversation, a plan's normalised goal) lands wholly in one split, so no follow-up of a test
+  conversation is trained on. Examples generated from the bank itself always train.
+- Duplicate keys: the normalised query, and its bag of content words (catches reordered or re-punctuated
+  near-duplicates). A follow-up is keyed together with the previous user turn, since "tell me more" in
+  two conversations asks two different things. A val/test example whose key is already in an earlier
+  split stays in its episode (its carry is still built) but is not scored (``scored=False``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+from dexter_brain.corpora.schema import SPLITS, MemoryExample, Split, ToolEntry, ToolExample
+from dexter_brain.lexical import content_words, normalize
+
+ALWAYS_TRAIN_GROUPS = ("bank",)
+
+
+class ContaminationError(RuntimeError):
+    """A test or validation query also appears in the training split."""
+
+
+def stable_fraction(*key: object) -> float:
+    digest = hashlib.sha256(":".join(map(str, key)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split_of(group: str, seed: int, fractions: Sequence[float]) -> Split:
+    if group in ALWAYS_TRAIN_GROUPS:
+        return "train"
+    u = stable_fraction("split", seed, group)
+    return "train" if u < fractions[0] else "val" if u < fractions[0] + fractions[1] else "test"
+
+
+def reserved_tools(catalogue: list[ToolEntry], examples: list[ToolExample], fraction: float, seed: int
+                   ) -> tuple[str, ...]:
+    """About ``fraction`` of the tools that succeed somewhere, chosen by a stable hash of their names.
+
+    A tool is eligible only when the conversations that use it hold at most 2 % of the examples, so
+    reserving it never moves a large share of the data (whole conversations go with it) into test.
+    """
+    group_size = Counter(e.group for e in examples)
+    groups_of: dict[str, set[str]] = {}
+    for e in examples:
+        groups_of.setdefault(e.tool, set()).add(e.group)
+    succeeding = sorted({e.tool for e in examples if e.status == "success"})
+    count = math.floor(fraction * len(succeeding) + 0.5) if len(succeeding) >= 5 else 0
+    cap = max(2, int(0.02 * len(examples)))
+    eligible = [t for t in succeeding if sum(group_size[g] for g in groups_of[t]) <= cap]
+    ranked = sorted(eligible, key=lambda name: stable_fraction("reserve", seed, name))
+    return tuple(sorted(ranked[:count]))
+
+
+def keys_of(example) -> tuple[str, str]:
+    """(normalised text, bag of content words) of what an example asks."""
+    if isinstance(example, MemoryExample):
+        text = example.query
+        if example.is_followup:
+            prev_user = [c for c in example.context if c.startswith("user: ")]
+            text = (prev_user[-1] if prev_user else "") + " || " + text
+    elif isinstance(example, ToolExample):
+        text = f"{example.task} || {example.previous_tool or ''} || {example.context}"
+    else:
+        text = example.goal if example.kind == "plan" else f"{example.goal} || {' | '.join(example.completed)}"
+    return normalize(text), " ".join(sorted(set(content_words(text))))
+
+
+def assign_splits(examples: list, seed: int, fractions: Sequence[float], force_test_groups: set[str] = frozenset()
+                  ) -> tuple[list, int]:
+    """Examples with ``split`` set and duplicates across splits unscored; returns (examples, unscored)."""
+    assigned = []
+    for e in examples:
+        split = "test" if e.group in force_test_groups else split_of(e.group, seed, fractions)
+        assigned.append(e.model_copy(update={"split": split}))
+    seen: set[str] = set()
+    unscored = 0
+    out = []
+    for split in SPLITS:
+        split_keys: set[str] = set()
+        for e in assigned:
+            if e.split != split:
+                continue
+            keys = keys_of(e)
+            if split != "train" and any(k in seen for k in keys if k):
+                e = e.model_copy(update={"scored": False})
+                unscored += 1
+            split_keys.update(k for k in keys if k)
+            out.append(e)
+        seen |= split_keys
+    order = {e.id: i for i, e in enumerate(examples)}
+    out.sort(key=lambda e: order[e.id])
+    return out, unscored
+
+
+def check_contamination(examples: list, corpus: str = "") -> None:
+    """Raise ``ContaminationError`` when a scored val/test example's normalised text appears in train."""
+    train = {k for e in examples if e.split == "train" for k in keys_of(e) if k}
+    leaks = [(e.split, e.id, keys_of(e)[0]) for e in examples
+             if e.split != "train" and e.scored and any(k in train for k in keys_of(e) if k)]
+    if leaks:
+        split, eid, text = leaks[0]
+        raise ContaminationError(
+            f"{corpus or 'corpus'}: {len(leaks)} {split} example(s) also appear in train, "
+            f"e.g. {eid}: {text[:80]!r}"
+        )
+
+
+def groups_with_tools(examples: list[ToolExample], tools: Sequence[str]) -> set[str]:
+    reserved = set(tools)
+    return {e.group for e in examples if e.tool in reserved}
+
+
+def split_counts(examples: list) -> dict[str, int]:
+    return {s: sum(1 for e in examples if e.split == s) for s in SPLITS}
+

@@ -1,0 +1,94 @@
+"""Training data for one TRM: the tensors of one corpus split, its episodes, and batch assembly.
+
+Rows are conversation turns ordered by (episode, turn). The trainer streams episodes through batch slots
+turn by turn, so the model trains with the carry a conversation would give it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file
+from torch import Tensor
+
+from dexter_brain.io import read_json
+
+# Columns that describe a row for the trainer rather than feed the model.
+_ROW_COLUMNS = ("episode", "turn", "difficulty", "scored")
+
+
+class CorpusNotFoundError(FileNotFoundError):
+    """The corpus directory lacks the tensors for the requested TRM and split."""
+
+
+@dataclass
+class SplitData:
+    """The arrays of one (kind, split) plus the candidate token bank."""
+
+    kind: str
+    split: str
+    arrays: dict[str, np.ndarray]
+    bank: np.ndarray
+    episodes: list[np.ndarray]
+    """Row indices of each episode, in turn order."""
+
+    def __len__(self) -> int:
+        return len(self.arrays["query_ids"])
+
+    @property
+    def num_candidate_features(self) -> int:
+        return int(self.arrays["cand_feats"].shape[-1])
+
+    @property
+    def num_query_features(self) -> int:
+        return int(self.arrays["query_feats"].shape[-1])
+
+    @property
+    def difficulty(self) -> np.ndarray:
+        return self.arrays["difficulty"]
+
+    def batch(self, rows: np.ndarray, device: torch.device | str = "cpu") -> dict[str, Tensor]:
+        """Model inputs and targets for the given rows; candidates are gathered from the bank."""
+        out: dict[str, Tensor] = {}
+        for name, arr in self.arrays.items():
+            if name in _ROW_COLUMNS:
+                continue
+            t = torch.from_numpy(arr[rows])
+            if name in ("query_ids", "cand_index", "target", "complexity"):
+                t = t.long()
+            out[name] = t
+        index = out["cand_index"]
+        bank = torch.from_numpy(self.bank).long()
+        out["cand_ids"] = bank[index.clamp(min=0)] * (index >= 0)[..., None]  # (B, K, C)
+        out["cand_mask"] = index >= 0
+        return {k: v.to(device) for k, v in out.items()}
+
+
+def load_split(data_dir: str | Path, kind: str, split: str) -> SplitData:
+    """Load ``tensors/{kind}_{split}.safetensors`` and the kind's bank from a corpus directory."""
+    data_dir = Path(data_dir)
+    path = data_dir / "tensors" / f"{kind}_{split}.safetensors"
+    bank_path = data_dir / "tensors" / f"{kind}_bank.safetensors"
+    if not path.is_file() or not bank_path.is_file():
+        manifest = data_dir / "manifest.json"
+        reason = ""
+        if manifest.is_file():
+            reason = read_json(manifest).get("corpora", {}).get(kind, {}).get("empty_reason", "")
+        raise CorpusNotFoundError(
+            f"no {kind} {split} data in {data_dir}" + (f": {reason}" if reason else "")
+            + " (run pipelines/generate_trm_training_data.py first)"
+        )
+    arrays = load_file(str(path))
+    episode = arrays["episode"]
+    starts = np.flatnonzero(np.r_[True, episode[1:] != episode[:-1]])
+    ends = np.r_[starts[1:], len(episode)]
+    episodes = [np.arange(s, e) for s, e in zip(starts, ends)]
+    return SplitData(kind=kind, split=split, arrays=arrays, bank=load_file(str(bank_path))["ids"],
+                     episodes=episodes)
+
+
+def manifest_lengths(data_dir: str | Path) -> dict[str, int]:
+    return read_json(Path(data_dir) / "manifest.json")["lengths"]

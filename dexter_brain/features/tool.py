@@ -1,0 +1,162 @@
+"""Tool inputs: the features of each (task, available tool) pair.
+
+Evidence combined per tool: BM25 of the task against the tool's name and description, name and
+IDF-weighted description overlap, a similarity-weighted vote of the nearest logged tasks (the supervised
+signal a linear model over n-grams gets), the tool's success statistics, whether it just failed, which
+tools the logs used after that tool failed, and overlap with the UI context. A tool never logged is still
+ranked by its text.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from dexter_brain.lexical import LexicalIndex, SpellingIndex, content_words, words
+
+CANDIDATE_FEATURES = (
+    "bm25_log", "bm25_share", "bm25_rrank", "name_overlap", "desc_idf_overlap", "knn_vote", "knn_best",
+    "prior", "fail_rate", "just_failed", "context_overlap", "has_description", "after_failure_vote",
+)
+QUERY_FEATURES = ("has_error", "num_available", "length", "knn_top", "has_context")
+NEIGHBOURS = 20
+
+
+@dataclass
+class TaskView:
+    text: str
+    tokens: list[str]
+    token_set: set[str]
+    context_set: set[str]
+    neighbours: list[tuple[str, float]]
+    """(tool, similarity share) of the nearest logged tasks."""
+
+
+class ToolFeaturizer:
+    """Catalogue descriptions, the index of logged tasks and per-tool statistics."""
+
+    def __init__(self, catalogue: Iterable[dict], logged: Iterable[dict] = ()):
+        self.catalogue: dict[str, dict] = {t["name"]: dict(t) for t in catalogue}
+        self.names = sorted(self.catalogue)
+        self.tool_words = {n: self._doc(n) for n in self.names}
+        self.tool_index = LexicalIndex(self.tool_words[n] for n in self.names)
+        self.tool_pos = {n: i for i, n in enumerate(self.names)}
+        self.logged: list[dict] = [dict(r) for r in logged]
+        self.task_index = LexicalIndex(content_words(r["task"] + " " + r.get("context", "")) for r in self.logged)
+        self.successes: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.after_failure: dict[str, Counter[str]] = defaultdict(Counter)
+        for r in self.logged:
+            self.calls[r["tool"]] += 1
+            if r["status"] == "success":
+                self.successes[r["tool"]] += 1
+            else:
+                self.errors[r["tool"]] += 1
+            if r.get("previous_tool") and r["status"] == "success":
+                self.after_failure[r["previous_tool"]][r["tool"]] += 1
+        self.max_prior = np.log1p(max(self.successes.values(), default=0)) or 1.0
+        vocabulary = {w for ws in self.tool_words.values() for w in ws}
+        vocabulary.update(w for r in self.logged for w in content_words(r["task"]))
+        self.spelling = SpellingIndex(vocabulary)
+
+    def _doc(self, name: str) -> list[str]:
+        desc = self.catalogue.get(name, {}).get("description") or ""
+        return words(name) + content_words(desc)
+
+    def describe(self, name: str) -> str | None:
+        return self.catalogue.get(name, {}).get("description")
+
+    def add_tool(self, name: str, description: str | None) -> None:
+        """Make an unknown tool rankable by its text (descriptions given at call time are kept)."""
+        if name in self.catalogue and (self.catalogue[name].get("description") or not description):
+            return
+        self.catalogue[name] = {"name": name, "description": description}
+        self.tool_words[name] = self._doc(name)
+        for w in self.tool_words[name]:
+            self.spelling.add(w)
+
+    def view(self, task: str, context: str = "", exclude_episode: str | None = None) -> TaskView:
+        tokens, _ = self.spelling.expand(content_words(task))
+        context_words = content_words(context) if context else []
+        scores = self.task_index.scores(tokens + context_words)
+        idx, sims = self.task_index.top_k(tokens + context_words, NEIGHBOURS + 8, scores)
+        neighbours = [(self.logged[i]["tool"], float(s)) for i, s in zip(idx, sims)
+                      if self.logged[i].get("episode") != exclude_episode
+                      and self.logged[i]["status"] == "success"][:NEIGHBOURS]
+        return TaskView(text=task, tokens=tokens, token_set=set(tokens), context_set=set(context_words),
+                        neighbours=neighbours)
+
+    def query_features(self, view: TaskView, available: Sequence[str], previous_error: str | None) -> np.ndarray:
+        top = view.neighbours[0][1] if view.neighbours else 0.0
+        return np.array([float(bool(previous_error)), np.log1p(len(available)) / 4, np.log1p(len(view.tokens)) / 3,
+                         np.log1p(top) / 3, float(bool(view.context_set))], dtype=np.float32)
+
+    def features(self, view: TaskView, available: Sequence[str], previous_tool: str | None = None,
+                 previous_error: str | None = None) -> np.ndarray:
+        """(K, F) features of the available tools for the task."""
+        docs = [self.tool_words.get(n) or self._doc(n) for n in available]
+        bm25 = _bm25_against(view.tokens, docs, self.tool_index)
+        best = float(bm25.max()) if len(bm25) else 0.0
+        order = {i: r for r, i in enumerate(np.argsort(-bm25, kind="stable"))}
+        total = sum(s for _, s in view.neighbours) or 1.0
+        votes: Counter[str] = Counter()
+        best_sim: dict[str, float] = {}
+        for tool, s in view.neighbours:
+            votes[tool] += s / total
+            best_sim[tool] = max(best_sim.get(tool, 0.0), s)
+        top = view.neighbours[0][1] if view.neighbours else 1.0
+        failed = {previous_tool} if previous_tool else set()
+        if previous_error:
+            error_words = set(words(previous_error))
+            failed |= {n for n in available if words(n) and set(words(n)) <= error_words}
+        after = self.after_failure.get(previous_tool, Counter()) if previous_tool else Counter()
+        after_total = sum(after.values()) or 1
+        q_idf = sum(self.tool_index.idf(t) for t in view.token_set) or 1.0
+        out = np.zeros((len(available), len(CANDIDATE_FEATURES)), dtype=np.float32)
+        for k, name in enumerate(available):
+            name_words = set(words(name))
+            desc_words = set(content_words(self.describe(name) or ""))
+            doc = set(docs[k])
+            calls = self.calls.get(name, 0)
+            out[k] = (
+                np.log1p(bm25[k]) / 3,
+                bm25[k] / best if best > 0 else 0.0,
+                1.0 / (1 + order[k]) if bm25[k] > 0 else 0.0,
+                len(view.token_set & name_words) / max(len(name_words), 1),
+                sum(self.tool_index.idf(t) for t in view.token_set & desc_words) / q_idf,
+                votes.get(name, 0.0),
+                best_sim.get(name, 0.0) / top if top > 0 else 0.0,
+                np.log1p(self.successes.get(name, 0)) / self.max_prior,
+                (self.errors.get(name, 0) + 0.5) / (calls + 2),
+                float(name in failed),
+                len(view.context_set & doc) / max(len(doc), 1),
+                float(bool(self.describe(name))),
+                after.get(name, 0) / after_total,
+            )
+        return out
+
+    def to_state(self) -> dict:
+        return {"catalogue": [self.catalogue[n] for n in sorted(self.catalogue)], "logged": self.logged}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "ToolFeaturizer":
+        return cls(state["catalogue"], state["logged"])
+
+
+def _bm25_against(query: Sequence[str], docs: Sequence[Sequence[str]], ref: LexicalIndex,
+                  k1: float = 1.5, b: float = 0.75) -> np.ndarray:
+    """BM25 of the query against a handful of documents, with IDF taken from the whole catalogue."""
+    if not docs:
+        return np.zeros(0, dtype=np.float32)
+    avg = sum(len(d) for d in docs) / len(docs) or 1.0
+    q = set(query)
+    out = np.zeros(len(docs), dtype=np.float32)
+    for i, d in enumerate(docs):
+        tf = Counter(t for t in d if t in q)
+        norm = k1 * (1 - b + b * len(d) / avg)
+        out[i] = sum(ref.idf(t) * f * (k1 + 1) / (f + norm) for t, f in tf.items())
+    return out

@@ -1,0 +1,107 @@
+"""Library entry points for training: ``train_trm`` trains one TRM from a corpus directory into
+``models/<kind>/`` (``best/``, ``best_loss/``, ``last/``, ``metrics.jsonl``, ``train_config.json``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from dexter_brain.callbacks import EMA, Checkpointer, EarlyStopping, LRSchedule, MetricsLogger, ProgressBar
+from dexter_brain.config import ModelConfig, TrainConfig, TrmKind
+from dexter_brain.data import CorpusNotFoundError, load_split
+from dexter_brain.io import read_json, write_json
+from dexter_brain.objectives import head_for
+from dexter_brain.training import Trainer, init_distributed
+
+logger = logging.getLogger(__name__)
+
+# A smoke-test budget: every TRM trains for seconds, not minutes.
+QUICK = dict(max_steps=40, batch_size=32, eval_every=20, warmup_steps=5, eval_max_examples=300)
+
+
+def default_train_config(kind: TrmKind, data_path: str | Path, out_dir: str | Path, *, quick: bool = False,
+                         seed: int = 0, device: str = "auto", **overrides) -> TrainConfig:
+    """The TrainConfig ``train_trm`` uses: seed-design model sizes, dimensions read from the corpus."""
+    data_path = Path(data_path)
+    manifest = read_json(data_path / "manifest.json")
+    train = load_split(data_path, kind, "train")
+    model = ModelConfig.default(kind, vocab_size=manifest["vocab"]["vocab_size"],
+                                num_candidate_features=train.num_candidate_features,
+                                num_query_features=train.num_query_features)
+    model = model.model_copy(update={"max_query_len": manifest["lengths"]["max_query_len"],
+                                     "max_candidate_len": manifest["lengths"]["max_candidate_len"]})
+    fields = dict(model=model, data_dir=data_path, out_dir=Path(out_dir), seed=seed, device=device)
+    if quick:
+        fields.update(QUICK)
+    fields.update(overrides)
+    return TrainConfig(**fields)
+
+
+def train_trm(trm_type: TrmKind, data_path: str | Path = "datasets/offline", out_dir: str | Path | None = None,
+              *, config: TrainConfig | None = None, quick: bool = False, seed: int = 0, device: str = "auto",
+              resume: bool = True, show_progress_bar: bool | None = None, **overrides) -> dict:
+    """Train one TRM on its corpus and write its checkpoints.
+
+    Args:
+        trm_type: ``memory``, ``tool`` or ``reasoning``.
+        data_path: Corpus directory written by ``generate_corpora``.
+        out_dir: Where checkpoints go; defaults to ``models/<trm_type>``.
+        config: A full TrainConfig (overrides every other choice).
+        quick: A smoke-test budget (seconds per TRM).
+        seed: Seeds initialisation, data order and exploration.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        resume: Continue from ``out_dir/last`` when it exists.
+        show_progress_bar: None means on when logging shows INFO.
+        **overrides: TrainConfig fields to change (e.g. ``max_steps=200``).
+
+    Returns:
+        A summary dict: ``kind``, ``steps``, ``seconds``, ``examples_per_second``, ``best_metric``,
+        ``metrics`` (last validation), ``out_dir``.
+
+    Raises:
+        CorpusNotFoundError: The corpus has no training data for this TRM.
+    """
+    data_path = Path(data_path)
+    out_dir = Path(out_dir or Path("models") / trm_type)
+    init_distributed(device)
+    if config is None:
+        config = default_train_config(trm_type, data_path, out_dir, quick=quick, seed=seed, device=device,
+                                      **overrides)
+    if show_progress_bar is None:
+        show_progress_bar = logger.getEffectiveLevel() <= logging.INFO
+    train = load_split(data_path, trm_type, "train")
+    try:
+        val = load_split(data_path, trm_type, "val")
+    except CorpusNotFoundError:
+        val = None
+        logger.warning("%s: no validation split; `best` will be the final weights", trm_type)
+    manifest = read_json(data_path / "manifest.json")
+    featurizer = read_json(data_path / trm_type / "featurizer.json")
+    tokenizer = (data_path / "vocab" / "tokenizer.model").read_bytes()
+    meta = {"kind": trm_type, "corpus_fingerprint": manifest["fingerprint"], "manifest_version": manifest["version"]}
+    head = head_for(trm_type)
+    callbacks = [
+        Checkpointer(out_dir, tokenizer=tokenizer, featurizer=featurizer, meta=meta, resume=resume),
+        LRSchedule(),
+        *([EMA(config.ema_decay)] if config.ema_decay > 0 else []),
+        MetricsLogger(out_dir / "metrics.jsonl"),
+        ProgressBar(f"train {trm_type}", enabled=show_progress_bar),
+        EarlyStopping(config.early_stopping_patience),
+    ]
+    trainer = Trainer(config, head, train, val, callbacks=callbacks)
+    if trainer.state.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_json(out_dir / "train_config.json", config.model_dump(mode="json"))
+    start_step = trainer.state.step
+    start = time.perf_counter()
+    state = trainer.fit()
+    seconds = time.perf_counter() - start
+    steps = state.step - start_step
+    return {
+        "kind": trm_type, "steps": state.step, "seconds": round(seconds, 2),
+        "examples_per_second": round(steps * config.batch_size / seconds, 1) if seconds > 0 else 0.0,
+        "best_metric": state.best_metric, "primary_metric": head.primary_metric, "metrics": state.metrics,
+        "out_dir": str(out_dir),
+    }

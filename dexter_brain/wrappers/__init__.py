@@ -1,0 +1,1 @@
+"""The public, stateful wrappers around trained TRMs, and ``UnifiedConsciousness`` that composes them."""

@@ -1,0 +1,169 @@
+"""Helpers the three wrappers share (composition, not a base class): loading a checkpoint for a kind,
+input validation with clear messages, calibrated probabilities, and the halting call with carry.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dexter_brain.checkpoint import CheckpointError, load_checkpoint
+from dexter_brain.config import InferConfig, TrmKind
+from dexter_brain.features.common import Encoder
+from dexter_brain.inference import CallResult, halting_call
+from dexter_brain.model import RecursiveModel
+from dexter_brain.vocab import Vocabulary
+from dexter_brain.wrappers.carry import CarryStore
+
+MAX_TEXT_CHARS = 8_000
+CALIBRATION_FILE = "calibration.json"
+
+
+def validate_text(value, name: str, *, allow_empty: bool = False, max_chars: int = MAX_TEXT_CHARS) -> str:
+    """``value`` as a stripped string, or a clear TypeError/ValueError naming the argument."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    text = value.strip()
+    if not text and not allow_empty:
+        raise ValueError(f"{name} is empty")
+    if len(text) > max_chars:
+        raise ValueError(f"{name} is too long: {len(text)} characters (at most {max_chars})")
+    return text
+
+
+def validate_conversation_id(value) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"conversation_id must be a non-empty string, got {value!r}")
+    return value
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@dataclass
+class Calibration:
+    """Temperature for the scores and the abstention threshold, fitted on the validation split."""
+
+    temperature: float = 1.0
+    abstain_below: float = 0.0
+    ece: float | None = None
+    ece_uncalibrated: float | None = None
+
+    @classmethod
+    def from_dir(cls, directory: Path) -> "Calibration":
+        path = directory / CALIBRATION_FILE
+        if not path.exists():
+            return cls()
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(**{k: data[k] for k in ("temperature", "abstain_below", "ece", "ece_uncalibrated") if k in data})
+
+    def to_dict(self) -> dict:
+        return {"temperature": self.temperature, "abstain_below": self.abstain_below, "ece": self.ece,
+                "ece_uncalibrated": self.ece_uncalibrated}
+
+
+def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
+    z = np.asarray(scores, dtype=np.float64) / max(temperature, 1e-6)
+    z = z - z.max()
+    e = np.exp(z)
+    return e / e.sum()
+
+
+class TRMCore:
+    """What a wrapper holds of its checkpoint: the model, vocabulary, encoder, calibration, carry store
+    and the halting call (tokenizing and featurizing stay in the wrapper)."""
+
+    def __init__(self, path: str | Path, kind: TrmKind, *, use_carry: bool, device: str,
+                 infer_config: InferConfig | None, carry_store: CarryStore | None):
+        self.device = resolve_device(device)
+        model, vocab, featurizer_state, meta, directory = load_checkpoint(path, kind=kind, device=self.device)
+        self.model: RecursiveModel = model
+        self.vocab: Vocabulary = vocab
+        self.featurizer_state = featurizer_state
+        self.meta = meta
+        self.directory = directory
+        self.kind = kind
+        self.calibration = Calibration.from_dir(directory)
+        self.infer = infer_config or InferConfig(device=str(self.device))
+        self.use_carry = use_carry
+        self.carries = carry_store or CarryStore()
+        self.encoder = Encoder(vocab, model.config.max_query_len, model.config.max_candidate_len)
+        self.lock = threading.RLock()
+
+    @property
+    def max_steps(self) -> int:
+        return self.infer.max_supervision_steps or self.model.config.max_supervision_steps
+
+    def state_for(self, conversation_ids: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The batch's starting (y, z): each conversation's carry, or the learned initial state."""
+        if not self.use_carry:
+            return None
+        carries = [self.carries.get(c) for c in conversation_ids]
+        if all(c is None for c in carries):
+            return None
+        y0, z0 = self.model.initial_state(1)
+        ys = [c.y.to(self.device) if c is not None else y0[0] for c in carries]
+        zs = [c.z.to(self.device) if c is not None else z0[0] for c in carries]
+        return torch.stack(ys), torch.stack(zs)
+
+    def call(self, batch: dict[str, torch.Tensor], conversation_ids: Sequence[str]) -> CallResult:
+        return halting_call(self.model, batch, self.state_for(conversation_ids), max_steps=self.max_steps,
+                            threshold=self.infer.halt_threshold)
+
+    def keep_carry(self, conversation_ids: Sequence[str], result: CallResult, extras: Sequence[dict] | None = None
+                   ) -> None:
+        if not self.use_carry:
+            return
+        for i, cid in enumerate(conversation_ids):
+            self.carries.put(cid, result.out.y[i], result.out.z[i], **((extras or [{}] * len(conversation_ids))[i]))
+
+    def tensor(self, array: np.ndarray, dtype=None) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(array))
+        return t.to(self.device, dtype=dtype) if dtype is not None else t.to(self.device)
+
+    def describe(self) -> dict:
+        params = sum(p.numel() for p in self.model.parameters())
+        size = sum(f.stat().st_size for f in self.directory.iterdir() if f.is_file())
+        return {"kind": self.kind, "parameters": params, "size_mb": round(size / 1e6, 2),
+                "vocab_size": self.vocab.vocab_size, "hidden_size": self.model.config.hidden_size,
+                "layers": self.model.config.num_layers, "max_supervision_steps": self.max_steps,
+                "checkpoint": str(self.directory), "step": self.meta.get("step"),
+                "package_version": self.meta.get("package_version")}
+
+
+def check_conversations(conversation_ids: Sequence[str], n: int) -> list[str]:
+    if isinstance(conversation_ids, str):
+        return [conversation_ids] * n
+    ids = [validate_conversation_id(c) for c in conversation_ids]
+    if len(ids) != n:
+        raise ValueError(f"got {n} inputs but {len(ids)} conversation ids")
+    return ids
+
+
+def split_by_conversation(conversation_ids: Sequence[str]) -> list[list[int]]:
+    """Group batch positions into waves in which every conversation appears at most once (keeps order)."""
+    waves: list[list[int]] = []
+    seen_in: list[set[str]] = []
+    last_wave: dict[str, int] = {}
+    for i, cid in enumerate(conversation_ids):
+        w = last_wave.get(cid, -1) + 1
+        while len(waves) <= w:
+            waves.append([])
+            seen_in.append(set())
+        waves[w].append(i)
+        seen_in[w].add(cid)
+        last_wave[cid] = w
+    return waves
+
+
+__all__ = ["CheckpointError", "TRMCore", "Calibration", "validate_text", "softmax", "check_conversations",
+           "split_by_conversation", "MAX_TEXT_CHARS"]

@@ -1,0 +1,261 @@
+"""``MemoryTRM``: stateful retrieval of the user's real stored facts.
+
+A call reads the query, recurses from the conversation's carry until the halting head stops it, then
+gathers candidates from BM25 over the bank and from a dense search with the answer state's query vector
+(which is how a follow-up such as "tell me more" reaches the facts of the previous turn), scores them
+with their features and returns the best stored facts with where each came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import threading
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dexter_brain.checkpoint import save_checkpoint
+from dexter_brain.config import InferConfig
+from dexter_brain.features.common import fact_text, memory_query_text
+from dexter_brain.features.memory import MemoryFeaturizer
+from dexter_brain.inference import think
+from dexter_brain.wrappers.carry import CarryStore
+from dexter_brain.wrappers.common import (
+    CALIBRATION_FILE, TRMCore, check_conversations, softmax, split_by_conversation, validate_text,
+)
+
+DENSE_CANDIDATES = 16
+MAX_CANDIDATES = 48
+MAX_K = 100
+
+
+class MemoryTRM:
+    """Retrieve stored memories with a per-conversation latent carry.
+
+    Example:
+        >>> memory = MemoryTRM.from_checkpoint("models/memory")
+        >>> r = memory.retrieve("What website projects do I have?", k=5, conversation_id="c1")
+        >>> r["memories"][0]["text"], r["memories"][0]["source"]
+    """
+
+    def __init__(self, core: TRMCore):
+        self.core = core
+        self.featurizer = MemoryFeaturizer.from_state(core.featurizer_state)
+        self._conversation_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        self.bank_vectors = self._encode([f["text"] for f in self.featurizer.facts])
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, use_carry: bool = True, device: str = "auto", *,
+                        infer_config: InferConfig | None = None, carry_store: CarryStore | None = None
+                        ) -> "MemoryTRM":
+        """Load a memory checkpoint (a ``best/`` directory or the training directory holding it).
+
+        Raises:
+            CheckpointError: Missing or corrupt files, another TRM kind, or a mismatched vocabulary.
+        """
+        return cls(TRMCore(path, "memory", use_carry=use_carry, device=device, infer_config=infer_config,
+                           carry_store=carry_store))
+
+    # --- the bank ---------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def _encode(self, texts: list[str]) -> torch.Tensor:
+        if not texts:
+            return torch.zeros(0, self.core.model.config.hidden_size, device=self.core.device)
+        chunks = []
+        for start in range(0, len(texts), 1024):
+            ids = self.core.encoder.candidates([fact_text(t) for t in texts[start:start + 1024]])
+            chunks.append(self.core.model.encode_candidates(self.core.tensor(ids, torch.long)))
+        return torch.cat(chunks)  # (N, D)
+
+    def __len__(self) -> int:
+        return len(self.featurizer.position)
+
+    def add_memory(self, text: str, id: str | None = None, **meta) -> str:
+        """Store a fact; it is retrievable by the next call, without retraining.
+
+        Args:
+            text: The fact.
+            id: Its id; derived from the text when omitted.
+            **meta: Optional ``entity``, ``topic``, ``source``, ``created_at``.
+
+        Returns:
+            The fact's id.
+        """
+        text = validate_text(text, "text")
+        with self.core.lock:
+            if id is None:
+                id = "mem-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+            elif not isinstance(id, str) or not id:
+                raise TypeError(f"id must be a non-empty string, got {id!r}")
+            if id in self.featurizer.position:
+                raise ValueError(f"a memory with id {id!r} already exists (remove_memory it first)")
+            fact = {"id": id, "text": text, "source": str(meta.get("source", "add_memory")),
+                    "entity": meta.get("entity") or self.featurizer.entities.main_entity(text),
+                    "topic": meta.get("topic"),
+                    "created_at": meta.get("created_at") or datetime.now(timezone.utc).isoformat(),
+                    "neighbours": []}
+            self.featurizer.add_fact(fact)
+            self.bank_vectors = torch.cat([self.bank_vectors, self._encode([text])])
+        return id
+
+    def remove_memory(self, id: str) -> None:
+        """Forget a fact at once. Raises KeyError for an unknown id."""
+        with self.core.lock:
+            if id not in self.featurizer.position:
+                raise KeyError(f"no memory with id {id!r}")
+            self.featurizer.remove_fact(id)
+
+    def refresh_from(self, raw: str | Path) -> dict:
+        """Rebuild the bank from a raw directory (or a ``brain.db`` file): facts no longer stored disappear,
+        new ones become retrievable. Past-query statistics are kept. Returns counts."""
+        from dexter_brain.corpora.memory import build_bank, build_entity_index
+        from dexter_brain.raw import RawStore
+
+        raw = Path(raw)
+        with tempfile.TemporaryDirectory() as tmp:
+            if raw.is_file():
+                link = Path(tmp) / "brain.db"
+                link.symlink_to(raw.resolve())
+                raw = Path(tmp)
+            store = RawStore.load(raw, show_progress_bar=False)
+        entities = build_entity_index(store)
+        bank = [f.model_dump(mode="json") for f in build_bank(store, entities)]
+        with self.core.lock:
+            before = set(self.featurizer.position)
+            state = self.featurizer.to_state()
+            self.featurizer = MemoryFeaturizer(bank, entities, [tuple(r) for r in state["past_queries"]])
+            self.bank_vectors = self._encode([f["text"] for f in self.featurizer.facts])
+            after = set(self.featurizer.position)
+        return {"facts": len(after), "added": len(after - before), "removed": len(before - after)}
+
+    # --- retrieval --------------------------------------------------------------------------------------
+    def retrieve(self, query: str, k: int = 5, conversation_id: str = "default", context: str | None = None
+                 ) -> dict:
+        """The stored facts most relevant to ``query`` in this conversation.
+
+        Args:
+            query: What the user asked.
+            k: How many memories to return (1-100).
+            conversation_id: Whose carry to start from and update.
+            context: Extra text for the lexical search (e.g. the app's current screen).
+
+        Returns:
+            ``memories``: ``[{"id", "text", "score", "source"}]`` best first (score: probability share);
+            ``confidence``: probability that the first memory is relevant (calibrated);
+            ``abstain``: True when nothing stored looks relevant;
+            ``steps``: recursion (supervision) steps used.
+
+        Raises:
+            TypeError / ValueError: The query is not a string, is empty or too long; ``k`` out of range.
+        """
+        return self.retrieve_many([query], k=k, conversation_ids=[conversation_id],
+                                  contexts=[context])[0]
+
+    def retrieve_many(self, queries: list[str], k: int = 5, conversation_ids: list[str] | str = "default",
+                      contexts: list[str | None] | None = None) -> list[dict]:
+        """``retrieve`` for a batch (one model call per wave of distinct conversations)."""
+        if not isinstance(k, int) or not 1 <= k <= MAX_K:
+            raise ValueError(f"k must be an integer between 1 and {MAX_K}, got {k!r}")
+        if not isinstance(queries, (list, tuple)):
+            raise TypeError(f"queries must be a list of strings, got {type(queries).__name__}")
+        texts = [validate_text(q, "query") for q in queries]
+        ids = check_conversations(conversation_ids, len(texts))
+        contexts = list(contexts) if contexts is not None else [None] * len(texts)
+        contexts = [validate_text(c, "context", allow_empty=True) if c is not None else None for c in contexts]
+        results: list[dict | None] = [None] * len(texts)
+        for wave in split_by_conversation(ids):
+            locks = [self._conversation_locks[ids[i]] for i in wave]
+            for lock in locks:
+                lock.acquire()
+            try:
+                for i, r in zip(wave, self._call([texts[i] for i in wave], [ids[i] for i in wave],
+                                                 [contexts[i] for i in wave], k)):
+                    results[i] = r
+            finally:
+                for lock in locks:
+                    lock.release()
+        return results
+
+    @torch.inference_mode()
+    def _call(self, queries: list[str], conversation_ids: list[str], contexts: list[str | None], k: int) -> list[dict]:
+        core, model = self.core, self.core.model
+        with core.lock:
+            views = [self.featurizer.view(q, c) for q, c in zip(queries, contexts)]
+        query_ids = core.tensor(core.encoder.queries([memory_query_text(q) for q in queries]), torch.long)
+        query_feats = core.tensor(np.stack([v.query_feats for v in views]))
+        x = model.read(query_ids, query_feats)
+        y, z, steps = think(model, x, core.state_for(conversation_ids), max_steps=core.max_steps,
+                            threshold=core.infer.halt_threshold)
+        q = model.query_vector(y)  # (B, D)
+        with core.lock:
+            vectors = self.bank_vectors
+            live = torch.from_numpy(self.featurizer.live.copy()).to(core.device)
+            cands = []
+            for b, view in enumerate(views):
+                cands.append(self._candidates(view, q[b], vectors, live))
+            feats = [self.featurizer.features(v, c) for v, c in zip(views, cands)]
+            facts = [[self.featurizer.facts[i] for i in c] for c in cands]
+        K = max(1, max(len(c) for c in cands))
+        B, D = len(queries), vectors.shape[1]
+        cand_vecs = torch.zeros(B, K, D, device=core.device)
+        cand_feats = torch.zeros(B, K, feats[0].shape[1] if len(feats[0]) else model.config.num_candidate_features,
+                                 device=core.device)
+        mask = torch.zeros(B, K, dtype=torch.bool, device=core.device)
+        for b, c in enumerate(cands):
+            if c:
+                cand_vecs[b, : len(c)] = vectors[torch.as_tensor(c, device=core.device)]
+                cand_feats[b, : len(c)] = core.tensor(feats[b])
+                mask[b, : len(c)] = True
+        out = model.score(y, cand_vecs, cand_feats, mask)
+        out.z = z
+        results = []
+        for b in range(B):
+            n = len(cands[b])
+            scores = out.scores[b, :n].float().cpu().numpy()
+            null = float(out.null_score[b])
+            probs = softmax(np.append(scores, null), core.calibration.temperature)
+            order = np.argsort(-scores, kind="stable")[:k]
+            memories = [{"id": facts[b][i]["id"], "text": facts[b][i]["text"], "score": round(float(probs[i]), 6),
+                         "source": facts[b][i]["source"]} for i in order]
+            confidence = float(probs[order[0]]) if n else 0.0
+            abstain = n == 0 or probs[-1] >= confidence or confidence < core.calibration.abstain_below
+            results.append({"memories": memories, "confidence": round(confidence, 6), "abstain": bool(abstain),
+                            "steps": int(steps[b])})
+        if core.use_carry:
+            for b, cid in enumerate(conversation_ids):
+                core.carries.put(cid, y[b], z[b])
+        return results
+
+    def _candidates(self, view, q: torch.Tensor, vectors: torch.Tensor, live: torch.Tensor) -> list[int]:
+        chosen = [int(i) for i in view.top]
+        if len(vectors):
+            sims = (vectors @ q).masked_fill(~live, float("-inf"))
+            top = torch.topk(sims, min(DENSE_CANDIDATES, len(sims))).indices.tolist()
+            chosen += [i for i in top if i not in chosen and bool(live[i])]
+        return chosen[:MAX_CANDIDATES]
+
+    # --- carry and persistence ----------------------------------------------------------------------------
+    def reset_carry(self, conversation_id: str | None = None) -> None:
+        """Forget one conversation's carry (or every conversation's with no id)."""
+        self.core.carries.reset(conversation_id)
+
+    def save_carry(self, path: str | Path) -> Path:
+        return self.core.carries.save(path)
+
+    def load_carry(self, path: str | Path) -> int:
+        return self.core.carries.load(path)
+
+    def save(self, directory: str | Path) -> Path:
+        """Write a checkpoint with the current bank; ``from_checkpoint(directory)`` reads it back."""
+        core = self.core
+        with core.lock:
+            state = self.featurizer.to_state()
+        return save_checkpoint(directory, core.model, meta=core.meta, tokenizer=core.vocab.model_proto,
+                               featurizer=state, extra_json={CALIBRATION_FILE: core.calibration.to_dict()})
+
+    def describe(self) -> dict:
+        return {**self.core.describe(), "facts": len(self)}
