@@ -147,11 +147,16 @@ class LexicalIndex:
               ) -> tuple[np.ndarray, np.ndarray]:
         """Indices and scores of the best ``k`` documents with a positive score, best first."""
         s = self.scores(query) if scores is None else scores
-        k = min(k, int((s > 0).sum()))
+        hits = np.flatnonzero(s > 0)  # usually a small part of the bank: select among those only
+        k = min(k, hits.size)
         if k <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        idx = np.argpartition(-s, k - 1)[:k]
-        idx = idx[np.lexsort((idx, -s[idx]))]  # score desc, then index: deterministic ties
+        values = s[hits]
+        kth = np.partition(values, hits.size - k)[hits.size - k]  # the k-th best score
+        # Ties at the cut go to the lower index too, so the result never depends on partition order.
+        above = hits[values > kth]
+        idx = np.concatenate([above, hits[values == kth][: k - above.size]])
+        idx = idx[np.lexsort((idx, -s[idx]))]  # score desc, then index
         return idx.astype(np.int64), s[idx]
 
 

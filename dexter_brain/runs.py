@@ -22,16 +22,19 @@ QUICK = dict(max_steps=40, batch_size=32, eval_every=20, warmup_steps=5, eval_ma
 
 
 def default_train_config(kind: TrmKind, data_path: str | Path, out_dir: str | Path, *, quick: bool = False,
-                         seed: int = 0, device: str = "auto", **overrides) -> TrainConfig:
-    """The TrainConfig ``train_trm`` uses: seed-design model sizes, dimensions read from the corpus."""
+                         seed: int = 0, device: str = "auto", model_overrides: dict | None = None,
+                         **overrides) -> TrainConfig:
+    """The TrainConfig ``train_trm`` uses: default model sizes (``model_overrides`` changes them),
+    dimensions read from the corpus, ``overrides`` for TrainConfig fields."""
     data_path = Path(data_path)
     manifest = read_json(data_path / "manifest.json")
     train = load_split(data_path, kind, "train")
     model = ModelConfig.default(kind, vocab_size=manifest["vocab"]["vocab_size"],
                                 num_candidate_features=train.num_candidate_features,
                                 num_query_features=train.num_query_features)
-    model = model.model_copy(update={"max_query_len": manifest["lengths"]["max_query_len"],
-                                     "max_candidate_len": manifest["lengths"]["max_candidate_len"]})
+    model = ModelConfig.model_validate({
+        **model.model_dump(), "max_query_len": manifest["lengths"]["max_query_len"],
+        "max_candidate_len": manifest["lengths"]["max_candidate_len"], **(model_overrides or {})})
     fields = dict(model=model, data_dir=data_path, out_dir=Path(out_dir), seed=seed, device=device)
     if quick:
         fields.update(QUICK)

@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
+import torch
+
+# Tiny models gain nothing from threads, and threads spin badly on a busy 2-core machine.
+torch.set_num_threads(1)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TRAVEL_FILES = ("d2_memory.json", "training_data_fast.jsonl", "art_1.json")
@@ -111,3 +115,36 @@ def travel_corpora(tmp_path_factory) -> tuple[Path, dict]:
     raw = make_travel_raw(root / "raw")
     manifest = generate_corpora(raw, root / "out", show_progress_bar=False)
     return root / "out", manifest
+
+
+# A model small enough to train in about a second; the data dimensions come from the corpus.
+TINY_MODEL = dict(embed_dim=16, hidden_size=32, num_layers=1, num_heads=2, num_slots=2, num_latent_updates=2,
+                  num_improvement_steps=2, max_supervision_steps=3, scorer_hidden=16)
+TINY_TRAIN = dict(max_steps=8, batch_size=8, eval_every=4, warmup_steps=2, eval_max_examples=64, lr=3e-3,
+                  curriculum=[{"until": 0.5, "max_difficulty": 1, "max_supervision_steps": 2},
+                              {"until": 1.0, "max_difficulty": 2, "max_supervision_steps": 3}])
+
+
+def train_tiny(kind: str, data_dir: Path, out_dir: Path, **overrides) -> dict:
+    """Train one TRM with the tiny model on ``data_dir`` (quietly, on CPU)."""
+    from dexter_brain.runs import train_trm
+
+    return train_trm(kind, data_dir, out_dir, device="cpu", show_progress_bar=False,
+                     model_overrides=TINY_MODEL, **{**TINY_TRAIN, **overrides})
+
+
+@pytest.fixture(scope="session")
+def tiny_brain(tmp_path_factory) -> dict:
+    """A whole tiny brain built once per session from a small embedded sample: {"raw", "data", "models"}.
+
+    Read only: tests that change a model or its carry must load their own wrapper or copy the directory.
+    """
+    from dexter_brain.corpora import CorpusSettings, generate_corpora
+    from dexter_brain.sample import generate_sample
+
+    root = tmp_path_factory.mktemp("tiny_brain")
+    generate_sample(root / "raw", seed=3, scale=0.05, show_progress_bar=False)
+    generate_corpora(root / "raw", root / "data", CorpusSettings(vocab_size=600), show_progress_bar=False)
+    for kind in ("memory", "tool", "reasoning"):
+        train_tiny(kind, root / "data", root / "models" / kind)
+    return {"raw": root / "raw", "data": root / "data", "models": root / "models"}

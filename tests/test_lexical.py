@@ -114,3 +114,14 @@ def test_spelling_index_expand_and_add():
     assert spelling.correct("ryokann") is None
     spelling.add("ryokan")
     assert spelling.correct("ryokann") == "ryokan"
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_top_k_is_score_then_index_order_even_at_the_cut(seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(50):
+        scores = rng.integers(0, 4, int(rng.integers(1, 120))).astype(np.float32)  # many ties
+        k = int(rng.integers(1, 15))
+        ids, top = LexicalIndex().top_k([], k, scores=scores)
+        expected = sorted(np.flatnonzero(scores > 0).tolist(), key=lambda i: (-scores[i], i))[:k]
+        assert ids.tolist() == expected and top.tolist() == scores[expected].tolist()
