@@ -4,11 +4,13 @@ For each scale the embedded sample is generated into a temporary directory with
 ``dexter_brain.sample.generate_sample(out, seed=..., scale=...)``. Then ``generate_corpora`` runs in a fresh
 subprocess pinned to ``--cores`` CPU cores (2 by default, the target machine; numpy/BLAS threads limited to
 match), so the peak RSS it reports (``resource.getrusage(RUSAGE_SELF).ru_maxrss``, imports included) is that
-run's alone. Printed per run: wall time, peak RSS, examples per corpus and split, the follow-up and correction
-fractions, and the empty corpora with their reason. The developer directories in ``../shared/devdata`` (next to
-the repository) are measured the same way when present. Target: scale 20 in under 2 minutes on 2 cores.
+run's alone. Printed per run: wall and CPU time (CPU time is the steadier figure on a shared machine), peak
+RSS, examples per corpus and split, the follow-up and correction fractions, and the empty corpora with their
+reason. The developer directories in ``../shared/devdata`` (next to the repository) are measured the same way
+when present. Target: scale 20 in under 2 minutes on 2 cores.
 
-Run from the repository root (CPU; about a minute for the defaults):
+Run from the repository root (CPU; scale 1 and the devdata take about a minute; scale 20 took about 22 minutes
+and 6 GiB when this was written, far over the target):
 
     python -m benchmarks.corpora --scales 1 20
 """
@@ -45,9 +47,10 @@ def run_child(raw: Path, out: Path, cores: int) -> None:
     start = time.perf_counter()
     manifest = generate_corpora(raw, out, show_progress_bar=False)
     seconds = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({"seconds": seconds, "peak_rss_mib": peak_kib / 1024, "corpora": manifest["corpora"],
-                      "vocab_size": manifest["vocab"]["vocab_size"]}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                      "peak_rss_mib": usage.ru_maxrss / 1024,  # ru_maxrss is in KiB on Linux
+                      "corpora": manifest["corpora"], "vocab_size": manifest["vocab"]["vocab_size"]}))
 
 
 def measure(raw: Path, cores: int) -> dict:
@@ -67,8 +70,8 @@ def describe(label: str, result: dict) -> str:
     if "error" in result:
         return f"{label}: failed, {result['error']}"
     corpora = result["corpora"]
-    lines = [f"{label}: {result['seconds']:.1f} s, peak RSS {result['peak_rss_mib']:.0f} MiB, "
-             f"vocabulary {result['vocab_size']} pieces"]
+    lines = [f"{label}: {result['seconds']:.1f} s wall ({result['cpu_seconds']:.1f} s CPU, imports included), "
+             f"peak RSS {result['peak_rss_mib']:.0f} MiB, vocabulary {result['vocab_size']} pieces"]
     for kind in KINDS:
         entry = corpora[kind]
         counts = "  ".join(f"{s} {entry['splits'][s]:>6,}" for s in SPLITS)

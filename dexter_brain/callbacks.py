@@ -185,6 +185,11 @@ class EarlyStopping(_Base):
     def __init__(self, patience: int):
         self.patience = patience
 
+    def on_train_start(self, state: TrainState) -> None:
+        # A resumed run that had already run out of patience stays stopped.
+        if self.patience and state.evals_without_improvement >= self.patience:
+            state.should_stop = True
+
     def on_eval_end(self, state: TrainState) -> None:
         if self.patience and state.evals_without_improvement >= self.patience:
             logger.info("early stopping at step %d: no improvement in %d evaluations", state.step, self.patience)

@@ -30,6 +30,23 @@ class _Config(BaseModel):
         return self.model_dump_json(indent=2)
 
 
+# Layers and cycles follow the seed design (memory 2 layers H3/L4, tool 2 layers H2/L3, reasoning 3 layers
+# H4/L4). Its widths (256/192/256) are kept as the "seed" preset: on a 2-core CPU they cost 2-4x the
+# latency and training time of the 128-wide default (benchmarks/latency.py, benchmarks/train.py --sizes).
+SIZES = {
+    "default": {
+        "memory": dict(hidden_size=128, num_layers=2, num_improvement_steps=3, num_latent_updates=4),
+        "tool": dict(hidden_size=128, num_layers=2, num_improvement_steps=2, num_latent_updates=3),
+        "reasoning": dict(hidden_size=128, num_layers=3, num_improvement_steps=4, num_latent_updates=4),
+    },
+    "seed": {
+        "memory": dict(hidden_size=256, num_layers=2, num_improvement_steps=3, num_latent_updates=4),
+        "tool": dict(hidden_size=192, num_layers=2, num_improvement_steps=2, num_latent_updates=3),
+        "reasoning": dict(hidden_size=256, num_layers=3, num_improvement_steps=4, num_latent_updates=4),
+    },
+}
+
+
 class ModelConfig(_Config):
     """The architecture of one TRM: a shared recursive core plus the head of its kind."""
 
@@ -91,13 +108,9 @@ class ModelConfig(_Config):
 
     @classmethod
     def default(cls, kind: TrmKind, *, vocab_size: int, num_candidate_features: int,
-                num_query_features: int) -> "ModelConfig":
-        """Sizes of the seed design: memory 256/2/H3L4, tool 192/2/H2L3, reasoning 256/3/H4L4."""
-        sizes = {
-            "memory": dict(hidden_size=256, num_layers=2, num_improvement_steps=3, num_latent_updates=4),
-            "tool": dict(hidden_size=192, num_layers=2, num_improvement_steps=2, num_latent_updates=3),
-            "reasoning": dict(hidden_size=256, num_layers=3, num_improvement_steps=4, num_latent_updates=4),
-        }[kind]
+                num_query_features: int, preset: Literal["default", "seed"] = "default") -> "ModelConfig":
+        """Default sizes per kind (see ``SIZES``)."""
+        sizes = SIZES[preset][kind]
         return cls(kind=kind, vocab_size=vocab_size, num_candidate_features=num_candidate_features,
                    num_query_features=num_query_features, **sizes)
 

@@ -16,8 +16,9 @@ from torch import Tensor
 
 from dexter_brain.io import read_json
 
-# Columns that describe a row for the trainer rather than feed the model.
+# Columns that describe a row for the trainer rather than feed the model, and split-level metadata.
 _ROW_COLUMNS = ("episode", "turn", "difficulty", "scored")
+_META_COLUMNS = ("carry_columns",)
 
 
 class CorpusNotFoundError(FileNotFoundError):
@@ -50,11 +51,16 @@ class SplitData:
     def difficulty(self) -> np.ndarray:
         return self.arrays["difficulty"]
 
+    @property
+    def carry_columns(self) -> np.ndarray:
+        """Candidate-feature columns that only a conversation's carry provides (zero on a fresh start)."""
+        return self.arrays.get("carry_columns", np.zeros(0, dtype=np.int32))
+
     def batch(self, rows: np.ndarray, device: torch.device | str = "cpu") -> dict[str, Tensor]:
         """Model inputs and targets for the given rows; candidates are gathered from the bank."""
         out: dict[str, Tensor] = {}
         for name, arr in self.arrays.items():
-            if name in _ROW_COLUMNS:
+            if name in _ROW_COLUMNS or name in _META_COLUMNS:
                 continue
             t = torch.from_numpy(arr[rows])
             if name in ("query_ids", "cand_index", "target", "complexity"):
@@ -65,6 +71,16 @@ class SplitData:
         out["cand_ids"] = bank[index.clamp(min=0)] * (index >= 0)[..., None]  # (B, K, C)
         out["cand_mask"] = index >= 0
         return {k: v.to(device) for k, v in out.items()}
+
+
+def without_carry_features(batch: dict[str, Tensor], rows: Tensor, columns: np.ndarray) -> dict[str, Tensor]:
+    """The batch with the carry-only feature columns zeroed for ``rows`` (a bool mask): a fresh start."""
+    if len(columns) == 0 or not bool(rows.any()):
+        return batch
+    feats = batch["cand_feats"].clone()
+    cols = torch.as_tensor(columns, dtype=torch.long, device=feats.device)
+    feats[rows.nonzero().flatten()[:, None], :, cols] = 0.0
+    return {**batch, "cand_feats": feats}
 
 
 def load_split(data_dir: str | Path, kind: str, split: str) -> SplitData:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dexter_brain.data import without_carry_features
 from dexter_brain.model import RecursiveModel, StepOutput
 
 
@@ -88,6 +89,9 @@ def replay_episodes(model: RecursiveModel, data, *, max_steps: int, threshold: f
             state = None
             if use_carry and t > 0:
                 state = (carry_y[idx], carry_z[idx])
+            else:
+                fresh = torch.ones(len(rows), dtype=torch.bool, device=device)
+                batch = without_carry_features(batch, fresh, data.carry_columns)
             result = halting_call(model, batch, state, max_steps=max_steps, threshold=threshold)
             carry_y[idx], carry_z[idx] = result.out.y, result.out.z
             results["steps"][rows] = result.steps.cpu().numpy()

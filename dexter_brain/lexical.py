@@ -188,7 +188,11 @@ class SpellingIndex:
             counts.update(self.by_trigram.get(g, ()))
         best, best_sim = None, self.min_similarity
         for cand, _ in counts.most_common(30):
-            sim = jaccard(grams, trigrams(cand))
+            if abs(len(cand) - len(word)) > 2:  # a typo, not another word that shares a stem
+                continue
+            other = trigrams(cand)
+            # Dice rather than Jaccard: one dropped or swapped letter in a short word still matches.
+            sim = 2 * len(grams & other) / (len(grams) + len(other))
             if sim > best_sim or (sim == best_sim and best is not None and cand < best):
                 best, best_sim = cand, sim
         return best

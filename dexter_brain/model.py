@@ -188,8 +188,10 @@ class RecursiveModel(nn.Module):
         self.token_embedding = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=0)
         self.reader = InputReader(config)
         self.net = RecursiveNet(config)
-        self.init_y = nn.Parameter(torch.randn(S, D) * 0.02)
-        self.init_z = nn.Parameter(torch.randn(S, D) * 0.02)
+        # Fixed random initial states, as in the TRM reference: with T > 1 they only enter the gradient-free
+        # improvement steps, so as parameters they would never learn (and DDP would reject them).
+        self.register_buffer("init_y", torch.randn(S, D) * 0.02)
+        self.register_buffer("init_z", torch.randn(S, D) * 0.02)
         self.halt = nn.Linear(D, 1)
         self.candidates = CandidateEncoder(config)
         self.query_proj = nn.Linear(D, D, bias=False)

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dexter_brain.config import CurriculumStage, TrainConfig
-from dexter_brain.data import SplitData
+from dexter_brain.data import SplitData, without_carry_features
 from dexter_brain.inference import replay_episodes
 from dexter_brain.model import RecursiveModel
 from dexter_brain.objectives import Head
@@ -62,6 +62,7 @@ class Slots:
     steps: Tensor  # (B,) supervision steps taken on the current turn
     min_steps: Tensor  # (B,) exploration: steps forced before halting is allowed
     fresh: Tensor  # (B,) bool: start the next step from the initial state
+    carried: Tensor  # (B,) bool: the current turn started from its conversation's carry
     y: Tensor  # (B, S, D)
     z: Tensor  # (B, S, D)
 
@@ -71,6 +72,7 @@ class Slots:
         return cls(episode=torch.full((batch_size,), -1, **long), position=torch.zeros(batch_size, **long),
                    steps=torch.zeros(batch_size, **long), min_steps=torch.ones(batch_size, **long),
                    fresh=torch.ones(batch_size, dtype=torch.bool, device=device),
+                   carried=torch.zeros(batch_size, dtype=torch.bool, device=device),
                    y=torch.zeros(batch_size, num_slots, hidden, device=device),
                    z=torch.zeros(batch_size, num_slots, hidden, device=device))
 
@@ -120,6 +122,7 @@ class TrainState:
     def scalars(self) -> dict:
         return {"step": self.step, "epoch": self.epoch, "cursor": self.cursor, "best_metric": self.best_metric,
                 "best_loss": self.best_loss, "evals_without_improvement": self.evals_without_improvement,
+                "should_stop": self.should_stop,
                 "world_size": self.world_size, "param_groups": [
                     {k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups]}
 
@@ -136,6 +139,7 @@ class TrainState:
     def restore(self, tensors: dict[str, Tensor], scalars: dict) -> None:
         for k in ("step", "epoch", "cursor", "best_metric", "best_loss", "evals_without_improvement"):
             setattr(self, k, scalars[k])
+        self.should_stop = bool(scalars.get("should_stop", False))
         self.generator.set_state(tensors["rng.generator"])
         for k in self.slots.__dataclass_fields__:
             setattr(self.slots, k, tensors[f"slots.{k}"].to(self.device))
@@ -161,7 +165,7 @@ class Callback(Protocol):
 def _param_groups(model: RecursiveModel, weight_decay: float) -> list[dict]:
     decay, no_decay = [], []
     for name, p in model.named_parameters():
-        skip = p.dim() < 2 or any(k in name for k in ("embedding", "positions", "init_", "slot_queries"))
+        skip = p.dim() < 2 or any(k in name for k in ("embedding", "positions", "slot_queries"))
         (no_decay if skip else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
@@ -240,10 +244,12 @@ class Trainer:
             if ep >= 0 and nxt < len(self._rows_of(ep, stage.max_difficulty)):
                 sl.position[b] = nxt
                 sl.fresh[b] = bool(torch.rand((), generator=g) < self.config.fresh_start_prob)
+                sl.carried[b] = not bool(sl.fresh[b])
             else:
                 sl.episode[b] = self._next_episode(stage.max_difficulty)
                 sl.position[b] = 0
                 sl.fresh[b] = True
+                sl.carried[b] = False
             sl.steps[b] = 0
             explore = stage.max_supervision_steps > 1 and bool(torch.rand((), generator=g) < self.config.halt_exploration)
             sl.min_steps[b] = int(torch.randint(2, stage.max_supervision_steps + 1, (), generator=g)) if explore else 1
@@ -254,11 +260,12 @@ class Trainer:
                          for e, p in zip(sl.episode.tolist(), sl.position.tolist())])
 
     # --- one optimizer step -----------------------------------------------------------------------------
-    def _forward_loss(self, batch: dict[str, Tensor], y: Tensor, z: Tensor, fresh: Tensor):
+    def _forward_loss(self, batch: dict[str, Tensor], y: Tensor, z: Tensor, fresh: Tensor, carried: Tensor):
         model = self.model
         init_y, init_z = model.initial_state(len(y))
         y_in = torch.where(fresh[:, None, None], init_y, y)
         z_in = torch.where(fresh[:, None, None], init_z, z)
+        batch = without_carry_features(batch, ~carried, self.train.carry_columns)
         net = self.ddp or model
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._autocast):
             out = net(batch, (y_in, z_in))
@@ -314,7 +321,7 @@ class Trainer:
         for idx in chunks:
             t = torch.from_numpy(idx).to(self.device)
             sub = {k: v[t] for k, v in batch.items()}
-            loss, out, parts = self._forward_loss(sub, sl.y[t], sl.z[t], sl.fresh[t])
+            loss, out, parts = self._forward_loss(sub, sl.y[t], sl.z[t], sl.fresh[t], sl.carried[t])
             (loss * len(idx) / n).backward()
             outs.append(out)
             total += float(loss.detach()) * len(idx) / n

@@ -70,8 +70,8 @@ def generate_trm_training_data(raw_dir: str | Path, out_dir: str | Path = DEFAUL
 
     Example:
         >>> manifest = generate_trm_training_data("datasets/raw/sample", "/tmp/offline")  # doctest: +SKIP
-        >>> manifest["corpora"]["tool"]["splits"]  # doctest: +SKIP
-        {'train': 412, 'val': 51, 'test': 60}
+        >>> sorted(manifest["corpora"]["tool"]["splits"])  # doctest: +SKIP
+        ['test', 'train', 'val']
     """
     return generate_corpora(raw_dir, out_dir, settings or CorpusSettings(), show_progress_bar=show_progress_bar)
 

@@ -118,7 +118,7 @@ def test_hard_negatives_exclude_positives_and_come_from_the_bank(travel_corpora)
 def test_follow_ups(travel_corpora, example_id, origin, positives, is_followup):
     e = by_id(travel_corpora[0], "memory")[example_id]
     assert (e.origin, e.positives, e.is_followup) == (origin, positives, is_followup)
-    assert e.difficulty == 2 if is_followup else e.difficulty < 2
+    assert (e.difficulty == 2) == is_followup
 
 
 def test_generated_memory_examples_are_train_only(travel_corpora):
@@ -340,8 +340,10 @@ def test_tensors_match_the_split_files(travel_corpora):
             assert path.exists() == bool(rows), path
             if rows:
                 arrays = load_file(path)
-                assert {len(a) for a in arrays.values()} == {len(rows)}
+                for column in ("query_ids", "query_feats", "cand_index", "cand_feats", "episode", "turn"):
+                    assert arrays[column].shape[0] == len(rows), (path, column)
                 assert arrays["scored"].tolist() == [int(r["scored"]) for r in rows]
+                assert arrays["turn"].tolist() == [r["turn"] for r in rows]
     assert load_file(out / "tensors" / "tool_bank.safetensors")["ids"].shape[0] == len(TRAVEL_TOOLS)
     assert load_file(out / "tensors" / "memory_bank.safetensors")["ids"].shape[0] == 16
 

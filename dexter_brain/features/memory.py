@@ -20,8 +20,12 @@ from dexter_brain.lexical import LexicalIndex, SpellingIndex, content_words, jac
 CANDIDATE_FEATURES = (
     "bm25_log", "bm25_share", "bm25_z", "bm25_rrank", "overlap", "idf_overlap", "entity_match",
     "entity_partial", "neighbour_bm25", "entity_bm25", "past_count", "past_similarity", "length",
-    "recency", "topic_match", "corrected_match",
+    "recency", "topic_match", "corrected_match", "focus_fact", "focus_entity", "focus_neighbour",
 )
+# Features that exist only through the conversation's carry (the previous turn's focus): a fresh start
+# (or a stateless wrapper) sees them as zero.
+CARRY_FEATURES = ("focus_fact", "focus_entity", "focus_neighbour")
+FOCUS_CANDIDATES = 24
 QUERY_FEATURES = ("length", "bm25_max", "names_entity", "known_share", "corrections", "question")
 BM25_CANDIDATES = 24
 
@@ -143,9 +147,18 @@ class MemoryFeaturizer:
                 cache[entity] = (group[int(order[0])], float(scores[order[0]]), second)
         return cache[entity]
 
-    def features(self, view: QueryView, candidates: Sequence[int], exclude_episode: str | None = None
-                 ) -> np.ndarray:
-        """(K, F) features of the candidate facts (bank positions) for the query."""
+    def focus_candidates(self, view: QueryView, focus: Sequence[str]) -> list[int]:
+        """The focus facts and the other facts of their entities, best BM25 first (at most FOCUS_CANDIDATES)."""
+        chosen = [self.position[f] for f in focus if f in self.position]
+        entities = {self.facts[i].get("entity") for i in chosen} - {None}
+        same = [i for e in sorted(entities) for i in self.by_entity.get(e, []) if i not in chosen]
+        same.sort(key=lambda i: (-float(view.scores[i]), -float(self.recency()[i]), i))
+        return (chosen + same)[:FOCUS_CANDIDATES]
+
+    def features(self, view: QueryView, candidates: Sequence[int], exclude_episode: str | None = None,
+                 focus: Sequence[str] = ()) -> np.ndarray:
+        """(K, F) features of the candidate facts (bank positions) for the query; ``focus`` holds the ids
+        of the facts the conversation's previous turn was about (from the carry)."""
         cands = np.asarray(candidates, dtype=np.int64)
         out = np.zeros((len(cands), len(CANDIDATE_FEATURES)), dtype=np.float32)
         if len(cands) == 0:
@@ -192,6 +205,16 @@ class MemoryFeaturizer:
             topic = fact.get("topic")
             out[row, 14] = float(bool(topic) and bool(set(normalize(topic).split()) & qwords))
             out[row, 15] = len(view.corrected & fw) / max(len(q), 1)
+        if focus:
+            focus_pos = {self.position[f] for f in focus if f in self.position}
+            focus_entities = [self.facts[i].get("entity") for i in focus_pos]
+            focus_neighbours = {self.position[n] for i in focus_pos for n in self.facts[i].get("neighbours", ())
+                                if n in self.position}
+            for row, i in enumerate(cands.tolist()):
+                entity = self.facts[i].get("entity")
+                out[row, 16] = float(i in focus_pos)
+                out[row, 17] = focus_entities.count(entity) / len(focus_entities) if entity and focus_entities else 0.0
+                out[row, 18] = float(i in focus_neighbours)
         return out
 
     def to_state(self) -> dict:

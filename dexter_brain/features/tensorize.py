@@ -25,7 +25,7 @@ from dexter_brain.features.memory import MemoryFeaturizer
 from dexter_brain.features.reasoning import DONE, ReasoningFeaturizer
 from dexter_brain.features.tool import ToolFeaturizer
 
-MEMORY_CANDIDATES = 32
+MEMORY_CANDIDATES = 48
 MAX_TOOL_CANDIDATES = 64
 COMPLEXITY = ("simple", "moderate", "complex")
 
@@ -57,16 +57,14 @@ def memory_bank_ids(featurizer: MemoryFeaturizer, encoder: Encoder) -> np.ndarra
 
 
 def memory_candidates(featurizer: MemoryFeaturizer, view, example: MemoryExample,
-                      previous: Sequence[str], seed: int) -> list[int]:
-    """Training candidates: BM25's list plus the positives, hard negatives, the previous turn's facts
-    (what the carry should bring back) and random facts, so no source of a candidate gives its label away."""
+                      focus: Sequence[str], seed: int) -> list[int]:
+    """Training candidates: what inference would gather (BM25's list, the conversation focus and its
+    entities' facts) plus the positives, hard negatives and random facts, so that no source of a candidate
+    gives its label away."""
     pos = featurizer.position
     chosen: list[int] = [pos[f] for f in example.positives if f in pos]
     extra = [int(i) for i in view.top] + [pos[f] for f in example.hard_negatives if f in pos]
-    extra += [pos[f] for f in previous if f in pos]
-    for f in previous[:2]:
-        entity = featurizer.facts[pos[f]].get("entity") if f in pos else None
-        extra += featurizer.by_entity.get(entity, [])[:6] if entity else []
+    extra += featurizer.focus_candidates(view, focus)
     rng = _rng(seed, example.id)
     extra += rng.sample(range(len(featurizer.facts)), min(8, len(featurizer.facts)))
     for i in extra:
@@ -83,22 +81,26 @@ def tensorize_memory(examples: Sequence[MemoryExample], featurizer: MemoryFeatur
     cand_index = np.full((len(examples), K), -1, dtype=np.int32)
     labels = np.zeros((len(examples), K), dtype=np.float32)
     feats, query_feats = [], []
-    previous: dict[str, tuple[str, ...]] = {}
+    # The focus a conversation's carry holds: the facts its last answered turn was about.
+    focus: dict[str, tuple[str, ...]] = {}
     for n, ex in enumerate(examples):
         view = featurizer.view(ex.query)
-        cands = memory_candidates(featurizer, view, ex, previous.get(ex.episode, ()), seed)
+        current = focus.get(ex.episode, ())
+        cands = memory_candidates(featurizer, view, ex, current, seed)
         cand_index[n, : len(cands)] = cands
         positives = {featurizer.position[f] for f in ex.positives if f in featurizer.position}
         labels[n, : len(cands)] = [float(c in positives) for c in cands]
-        feats.append(featurizer.features(view, cands, exclude_episode=ex.episode))
+        feats.append(featurizer.features(view, cands, exclude_episode=ex.episode, focus=current))
         query_feats.append(view.query_feats)
         if ex.positives:
-            previous[ex.episode] = ex.positives
+            focus[ex.episode] = ex.positives
     return {
         "query_ids": encoder.queries([memory_query_text(e.query) for e in examples]),
         "query_feats": np.stack(query_feats) if query_feats else np.zeros((0, len(mem_features.QUERY_FEATURES)), np.float32),
         "cand_index": cand_index, "cand_feats": _stack(feats, K, F), "labels": labels,
         "is_followup": np.array([e.is_followup for e in examples], dtype=np.int32),
+        "carry_columns": np.array([mem_features.CANDIDATE_FEATURES.index(c) for c in mem_features.CARRY_FEATURES],
+                                  dtype=np.int32),
         **_episode_columns(examples),
     }
 

@@ -29,8 +29,9 @@ from dexter_brain.wrappers.common import (
 )
 
 DENSE_CANDIDATES = 16
-MAX_CANDIDATES = 48
+MAX_CANDIDATES = 64
 MAX_K = 100
+FOCUS_SIZE = 3
 
 
 class MemoryTRM:
@@ -191,13 +192,12 @@ class MemoryTRM:
         y, z, steps = think(model, x, core.state_for(conversation_ids), max_steps=core.max_steps,
                             threshold=core.infer.halt_threshold)
         q = model.query_vector(y)  # (B, D)
+        focus = [self._focus(cid) for cid in conversation_ids]
         with core.lock:
             vectors = self.bank_vectors
             live = torch.from_numpy(self.featurizer.live.copy()).to(core.device)
-            cands = []
-            for b, view in enumerate(views):
-                cands.append(self._candidates(view, q[b], vectors, live))
-            feats = [self.featurizer.features(v, c) for v, c in zip(views, cands)]
+            cands = [self._candidates(view, q[b], vectors, live, focus[b]) for b, view in enumerate(views)]
+            feats = [self.featurizer.features(v, c, focus=f) for v, c, f in zip(views, cands, focus)]
             facts = [[self.featurizer.facts[i] for i in c] for c in cands]
         K = max(1, max(len(c) for c in cands))
         B, D = len(queries), vectors.shape[1]
@@ -225,17 +225,32 @@ class MemoryTRM:
             abstain = n == 0 or probs[-1] >= confidence or confidence < core.calibration.abstain_below
             results.append({"memories": memories, "confidence": round(confidence, 6), "abstain": bool(abstain),
                             "steps": int(steps[b])})
+            if not abstain:
+                # The next turn's focus: the memories this answer is about (those close to the best).
+                focus[b] = [m["id"] for m in memories[:FOCUS_SIZE] if m["score"] >= 0.2 * confidence]
         if core.use_carry:
             for b, cid in enumerate(conversation_ids):
-                core.carries.put(cid, y[b], z[b])
+                core.carries.put(cid, y[b], z[b], focus=focus[b])
         return results
 
-    def _candidates(self, view, q: torch.Tensor, vectors: torch.Tensor, live: torch.Tensor) -> list[int]:
+    def _focus(self, conversation_id: str) -> list[str]:
+        """The facts the conversation's last answered turn was about (part of its carry)."""
+        if not self.core.use_carry:
+            return []
+        carry = self.core.carries.get(conversation_id)
+        return list(carry.extra.get("focus", [])) if carry is not None else []
+
+    def _candidates(self, view, q: torch.Tensor, vectors: torch.Tensor, live: torch.Tensor,
+                    focus: list[str]) -> list[int]:
+        """BM25's list, then the dense search with the answer state, then the conversation's focus."""
         chosen = [int(i) for i in view.top]
+        seen = set(chosen)
         if len(vectors):
             sims = (vectors @ q).masked_fill(~live, float("-inf"))
             top = torch.topk(sims, min(DENSE_CANDIDATES, len(sims))).indices.tolist()
-            chosen += [i for i in top if i not in chosen and bool(live[i])]
+            chosen += [i for i in top if i not in seen and bool(live[i])]
+            seen.update(chosen)
+        chosen += [i for i in self.featurizer.focus_candidates(view, focus) if i not in seen and bool(live[i])]
         return chosen[:MAX_CANDIDATES]
 
     # --- carry and persistence ----------------------------------------------------------------------------

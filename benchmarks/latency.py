@@ -1,0 +1,203 @@
+"""Latency of the three wrappers: p50/p95 milliseconds per call, single and batched, and an 8-way concurrent load.
+
+The memory bank is first grown to ``--facts`` facts with ``add_memory`` (the checkpoint's own facts with other
+numbers, dates, names and shops, so no two are alike), then each call is timed ``--calls`` times over 8
+conversations with their carry: ``retrieve``, ``select_tool`` (5-10 available tools), ``plan``, ``next_step``;
+``retrieve_many`` and ``select_tool_many`` with batches of ``--batch`` (reported per call); and finally
+``--calls`` mixed calls from ``--threads`` threads at once (every call must complete). Targets (p50, 2 CPU
+cores): retrieve <= 10 ms, select_tool <= 5 ms, plan <= 40 ms, next_step <= 20 ms.
+
+Run from the repository root (CPU; a minute or two, most of it growing the bank):
+
+    python -m benchmarks.latency --models-dir models
+    python -m benchmarks.latency --models-dir /tmp/lead_m --facts 10000 --calls 200 --threads 8
+    python -m benchmarks.latency --models-dir models --device cuda    # on a GPU machine
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import re
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from dexter_brain import MemoryTRM, ReasoningTRM, ToolTRM  # noqa: E402
+from dexter_brain.sample import lexicon  # noqa: E402
+
+TARGETS_MS = {"retrieve": 10.0, "select_tool": 5.0, "plan": 40.0, "next_step": 20.0}
+CONVERSATIONS = [f"bench-{i}" for i in range(8)]
+QUERIES = ["What website projects do I have?", "when is my next dentist appointment", "tell me more about that",
+           "what did I buy from John Lewis", "which one was cheaper?", "what's my blood type",
+           "when does the car insurance renew", "who is the contact for the bakery site", "and the other one?",
+           "how much did the rain jacket cost", "what are Jess's allergies", "where is the spare key"]
+TASKS = ["Check system status", "what's the weather in Paris tomorrow", "send an email to Jo about the invoice",
+         "play some music", "convert 100 usd to eur", "set a timer for 10 minutes", "find my notes about taxes",
+         "search flights to Rome", "how much space is left on the disk", "remind me to call mum at 6",
+         "translate good morning to Spanish", "what's on my calendar on friday"]
+GOALS = ["Build an income-generating website", "Plan a weekend in Lisbon", "Sort out my tax return",
+         "Move the call with Samantha", "Fix the slow laptop", "Get the car through its MOT"]
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December"]
+SWAPS = [MONTHS, lexicon.STORES, [city for city, _ in lexicon.CITIES], lexicon.FIRST_NAMES_F, lexicon.FIRST_NAMES_M,
+         lexicon.SHOPS]
+
+
+def vary(text: str, rng: random.Random) -> str:
+    """The same kind of fact with other numbers, months, shops, cities and names."""
+    text = re.sub(r"\d+", lambda m: str(rng.randint(10 ** (len(m.group()) - 1) if len(m.group()) > 1 else 0,
+                                                    10 ** len(m.group()) - 1)), text)
+    for pool in SWAPS:
+        for word in pool:
+            if word in text:
+                text = re.sub(rf"\b{re.escape(word)}\b", lambda _: rng.choice(pool), text)
+    return text
+
+
+def grow_bank(memory: MemoryTRM, facts: int, rng: random.Random) -> float:
+    """Add varied copies of the bank's facts with ``add_memory`` until it holds ``facts``; returns seconds."""
+    texts = [f["text"] for f in memory.featurizer.facts]
+    start = time.perf_counter()
+    i = 0
+    while len(memory) < facts:
+        memory.add_memory(vary(texts[i % len(texts)], rng), id=f"bench-fact-{i}")
+        i += 1
+    return time.perf_counter() - start
+
+
+def timed(fn, n: int, warmup: int = 5) -> np.ndarray:
+    """Milliseconds of ``fn(i)`` for i in range(n), after ``warmup`` untimed calls."""
+    for i in range(warmup):
+        fn(i)
+    out = np.empty(n)
+    for i in range(n):
+        t0 = time.perf_counter()
+        fn(i)
+        out[i] = (time.perf_counter() - t0) * 1000
+    return out
+
+
+def row(name: str, ms: np.ndarray, target: float | None = None) -> str:
+    p50, p95 = np.percentile(ms, 50), np.percentile(ms, 95)
+    verdict = "" if target is None else f"  target <= {target:g} ms: {'met' if p50 <= target else 'MISSED'}"
+    return f"  {name:<28} p50 {p50:8.2f} ms   p95 {p95:8.2f} ms   (n={len(ms)}){verdict}"
+
+
+def machine(device: str) -> str:
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    gpu = f", GPU {torch.cuda.get_device_name()}" if device.startswith("cuda") else ""
+    return (f"machine: {os.cpu_count()} CPUs ({usable} usable), {platform.processor() or platform.machine()}, "
+            f"load average {load}; torch {torch.__version__}, {torch.get_num_threads()} torch threads; "
+            f"device {device}{gpu}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Print p50/p95 latency of retrieve, select_tool, plan and next_step (single, batched, "
+                    "concurrent) on a memory bank grown to --facts facts.",
+        epilog="example: python -m benchmarks.latency --models-dir models --facts 10000 --calls 200")
+    parser.add_argument("--models-dir", type=Path, default=Path("models"),
+                        help="directory holding memory/, tool/ and reasoning/ checkpoints (default: models)")
+    parser.add_argument("--facts", type=int, default=10_000, help="grow the memory bank to this many facts")
+    parser.add_argument("--calls", type=int, default=200, help="timed calls per measurement")
+    parser.add_argument("--threads", type=int, default=8, help="threads of the concurrent load")
+    parser.add_argument("--batch", type=int, default=16, help="batch size of retrieve_many / select_tool_many")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
+    parser.add_argument("--torch-threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's own choice)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic facts and inputs")
+    parser.add_argument("--quiet", action="store_true", help="print the figures only")
+    args = parser.parse_args(argv)
+    for kind in ("memory", "tool", "reasoning"):
+        if not (args.models_dir / kind).exists():
+            print(f"error: no {kind} checkpoint in {args.models_dir}: train the brain first (build_trm_brain.py)",
+                  file=sys.stderr)
+            return 1
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
+    rng = random.Random(args.seed)
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+
+    memory = MemoryTRM.from_checkpoint(args.models_dir / "memory", device=args.device)
+    tool = ToolTRM.from_checkpoint(args.models_dir / "tool", device=args.device)
+    reasoning = ReasoningTRM.from_checkpoint(args.models_dir / "reasoning", device=args.device)
+    device = str(memory.core.device)
+    print(machine(device))
+    start_facts = len(memory)
+    say(f"growing the memory bank from {start_facts:,} to {args.facts:,} facts with add_memory ...")
+    grow_seconds = grow_bank(memory, args.facts, rng)
+    t0 = time.perf_counter()
+    memory.retrieve(QUERIES[0], conversation_id="warm")  # rebuilds the lexical index once after the adds
+    rebuild_ms = (time.perf_counter() - t0) * 1000
+    print(f"bank: {len(memory):,} facts ({len(memory) - start_facts:,} added in {grow_seconds:.1f} s, "
+          f"{grow_seconds * 1000 / max(len(memory) - start_facts, 1):.2f} ms each; first retrieve after the adds "
+          f"{rebuild_ms:.0f} ms)")
+
+    catalogue = tool.catalogue
+    tool_lists = [rng.sample(catalogue, rng.randint(5, min(10, len(catalogue)))) for _ in range(64)]
+    plans = reasoning.featurizer.plans
+    goals = GOALS + [p["goal"] for p in rng.sample(plans, min(len(plans), 26))]
+    steps = [(p["goal"], p["steps"][: rng.randint(0, max(len(p["steps"]) - 1, 0))])
+             for p in rng.sample(plans, min(len(plans), 32))]
+    conv = lambda i: CONVERSATIONS[i % len(CONVERSATIONS)]  # noqa: E731
+    calls = {
+        "retrieve": lambda i: memory.retrieve(QUERIES[i % len(QUERIES)], k=5, conversation_id=conv(i)),
+        "select_tool": lambda i: tool.select_tool(TASKS[i % len(TASKS)], available_tools=tool_lists[i % 64],
+                                                  conversation_id=conv(i)),
+        "plan": lambda i: reasoning.plan(goals[i % len(goals)], conversation_id=conv(i)),
+        "next_step": lambda i: reasoning.next_step(steps[i % len(steps)][0], completed=steps[i % len(steps)][1],
+                                                   conversation_id=conv(i)),
+    }
+    print("single calls:")
+    for name, fn in calls.items():
+        print(row(name, timed(fn, args.calls), TARGETS_MS[name]))
+
+    B = args.batch
+    batch_ids = [f"batch-{j}" for j in range(B)]
+    batched = {
+        f"retrieve_many (batch {B})": lambda i: memory.retrieve_many(
+            [QUERIES[(i * B + j) % len(QUERIES)] for j in range(B)], k=5, conversation_ids=batch_ids),
+        f"select_tool_many (batch {B})": lambda i: tool.select_tool_many(
+            [TASKS[(i * B + j) % len(TASKS)] for j in range(B)], [tool_lists[(i + j) % 64] for j in range(B)],
+            conversation_ids=batch_ids),
+    }
+    print("batched calls (milliseconds per call = batch time / batch size):")
+    for name, fn in batched.items():
+        print(row(name, timed(fn, max(args.calls // B, 5), warmup=2) / B))
+
+    mixed = list(calls.values())
+    latencies: list[float] = []
+
+    def one(i: int) -> None:
+        t = time.perf_counter()
+        mixed[i % len(mixed)](i)
+        latencies.append((time.perf_counter() - t) * 1000)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=args.threads) as pool:
+        futures = [pool.submit(one, i) for i in range(args.calls)]
+        errors = [f.exception() for f in futures]
+    wall = time.perf_counter() - t0
+    failed = [e for e in errors if e is not None]
+    print(f"concurrent: {args.threads} threads, {args.calls} calls issued (retrieve/select_tool/plan/next_step "
+          f"in turn over {len(CONVERSATIONS)} conversations), {len(latencies)} completed, {len(failed)} errors, "
+          f"{wall:.2f} s, {args.calls / wall:.1f} calls/s")
+    print(row("call under load", np.array(latencies)))
+    for e in failed[:3]:
+        print(f"  error: {type(e).__name__}: {e}")
+    return 0 if not failed and len(latencies) == args.calls else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""The ``dexter-brain`` command: ``build``, ``generate``, ``train``, ``evaluate`` and ``chat``.
+
+``build_trm_brain.py`` and ``pipelines/train_all_trms.py`` are the same ``build`` and ``train`` commands.
+
+    dexter-brain build --quick
+    dexter-brain train --trm memory --data datasets/offline
+    dexter-brain chat --models-dir models
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("memory", "tool", "reasoning")
+BUILD_EXAMPLE = """example:
+  python build_trm_brain.py --quick
+  python build_trm_brain.py --raw ../shared/devdata/api_bank --models-dir /tmp/models --device cpu"""
+TRAIN_EXAMPLE = """example:
+  python -m pipelines.train_all_trms --data datasets/offline --models-dir models --trm tool --quick"""
+CHAT_EXAMPLE = """example:
+  dexter-brain chat --models-dir models    (type /reset to forget the conversation, /quit to leave)"""
+
+
+def _setup_logging(quiet: bool) -> bool | None:
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
+    return False if quiet else None
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from dexter_brain.checkpoint import CheckpointError
+    from dexter_brain.corpora.split import ContaminationError
+    from dexter_brain.data import CorpusNotFoundError
+    from dexter_brain.raw import RawStoreError
+
+    return (RawStoreError, CorpusNotFoundError, CheckpointError, ContaminationError, FileNotFoundError)
+
+
+# --- build -----------------------------------------------------------------------------------------------
+def build_parser(prog: str = "build_trm_brain.py") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Build the brain: raw data -> corpora -> three TRMs -> "
+                                "evaluation report.", epilog=BUILD_EXAMPLE,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--raw", type=Path, help="the app's raw directory (default: generate the embedded sample)")
+    p.add_argument("--datasets-dir", type=Path, default=Path("datasets/offline"), help="where the corpora go")
+    p.add_argument("--models-dir", type=Path, default=Path("models"), help="where the TRMs and report go")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="training device")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample, split salt and training")
+    p.add_argument("--scale", type=float, default=1.0, help="size of the embedded sample (without --raw)")
+    p.add_argument("--quick", action="store_true", help="a small budget for a smoke run (under a minute)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted build where it stopped")
+    p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+    return p
+
+
+def main_build(argv: list[str] | None = None, prog: str = "build_trm_brain.py") -> int:
+    args = build_parser(prog).parse_args(argv)
+    show = _setup_logging(args.quiet)
+    from dexter_brain.build import build_brain
+
+    try:
+        summary = build_brain(args.raw, args.datasets_dir, args.models_dir, device=args.device, seed=args.seed,
+                              quick=args.quick, resume=args.resume, scale=args.scale, show_progress_bar=show)
+    except _known_errors() as exc:
+        return _fail(str(exc))
+    print(format_build_summary(summary))
+    return 0
+
+
+def format_build_summary(summary: dict) -> str:
+    lines = [f"built the brain from {summary['raw']} in {summary['seconds']['total']:.0f} s"]
+    for kind, splits in summary["counts"].items():
+        lines.append(f"  {kind:9s} examples: " + ", ".join(f"{k} {v}" for k, v in splits.items()))
+    s = summary["seconds"]
+    lines.append(f"  time: generate {s['generate']:.0f} s, train {s['train']:.0f} s, calibrate {s['calibrate']:.0f} s, "
+                 f"evaluate {s['evaluate']:.0f} s")
+    for kind, info in summary["trained"].items():
+        lines.append(f"  {kind:9s} trained {info['steps']} steps in {info['seconds']:.0f} s, "
+                     f"validation {info['primary_metric']} {info['best_metric']:.3f}")
+    for kind, reason in summary["skipped"].items():
+        lines.append(f"  {kind:9s} not trained: {reason}")
+    report = summary.get("report")
+    if report:
+        lines.append(headline(report))
+    lines.append(f"  models: {summary['models_dir']}  corpora: {summary['datasets_dir']}"
+                 + (f"  report: {Path(summary['models_dir']) / 'report.md'}" if report else ""))
+    return "\n".join(lines)
+
+
+def headline(report: dict) -> str:
+    """The report's main figures on a few lines."""
+    def f(section: str, key: str) -> str:
+        value = (report.get(section) or {}).get(key)
+        return "n/a" if value is None else f"{value:.3f}"
+
+    return "\n".join([
+        f"  memory    recall@5 {f('memory', 'recall@5')} (BM25 {f('memory', 'bm25_recall@5')}, linear "
+        f"{f('memory', 'linear_recall@5')}); follow-ups {f('memory', 'followup_recall@5')} "
+        f"(stateless {f('memory', 'followup_recall@5_stateless')})",
+        f"  tool      top-1 {f('tool', 'top1')} (BM25 {f('tool', 'bm25_top1')}, linear {f('tool', 'linear_top1')}); "
+        f"corrections {f('tool', 'correction_top1')}; unseen tools {f('tool', 'unseen_top1')}",
+        f"  reasoning step F1 {f('reasoning', 'step_f1')} (nearest plan {f('reasoning', 'nn_step_f1')}); "
+        f"next step {f('reasoning', 'next_step_acc')}",
+    ])
+
+
+# --- train -----------------------------------------------------------------------------------------------
+def train_parser(prog: str = "train_all_trms") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Train the TRMs from a corpus directory.",
+                                epilog=TRAIN_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=Path("datasets/offline"), help="corpus directory (manifest.json)")
+    p.add_argument("--models-dir", type=Path, default=Path("models"), help="checkpoints go to <dir>/<kind>/")
+    p.add_argument("--trm", choices=(*KINDS, "all"), default="all", help="which TRM to train")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="training device")
+    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, data order and exploration")
+    p.add_argument("--max-steps", type=int, help="optimizer steps (default: the config's)")
+    p.add_argument("--config", type=Path, help="a TrainConfig JSON file; explicit flags override it")
+    p.add_argument("--quick", action="store_true", help="a smoke-test budget")
+    p.add_argument("--no-resume", action="store_true", help="start over instead of resuming from last/")
+    p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+    return p
+
+
+def main_train(argv: list[str] | None = None, prog: str = "train_all_trms") -> int:
+    args = train_parser(prog).parse_args(argv)
+    show = _setup_logging(args.quiet)
+    from dexter_brain.config import TrainConfig
+    from dexter_brain.io import read_json
+    from dexter_brain.runs import train_trm
+
+    kinds = KINDS if args.trm == "all" else (args.trm,)
+    try:
+        manifest = read_json(args.data / "manifest.json")
+    except FileNotFoundError:
+        return _fail(f"no corpus in {args.data} (manifest.json missing): run pipelines/generate_trm_training_data.py")
+    for kind in kinds:
+        entry = manifest["corpora"][kind]
+        if not entry["splits"]["train"]:
+            print(f"{kind}: not trained: {entry.get('empty_reason', 'no training examples')}")
+            continue
+        overrides = {"max_steps": args.max_steps} if args.max_steps else {}
+        config = None
+        if args.config:
+            data = read_json(args.config)
+            data.update(data_dir=str(args.data), out_dir=str(args.models_dir / kind), device=args.device, **overrides)
+            config = TrainConfig.model_validate(data)
+        try:
+            r = train_trm(kind, args.data, args.models_dir / kind, config=config, quick=args.quick, seed=args.seed,
+                          device=args.device, resume=not args.no_resume, show_progress_bar=show, **overrides)
+        except _known_errors() as exc:
+            return _fail(str(exc))
+        print(f"{kind}: {r['steps']} steps in {r['seconds']:.0f} s ({r['examples_per_second']:.0f} examples/s), "
+              f"validation {r['primary_metric']} {r['best_metric']:.3f} -> {r['out_dir']}")
+    return 0
+
+
+# --- chat ------------------------------------------------------------------------------------------------
+def main_chat(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="dexter-brain chat", description="Talk to the brain in the terminal: each turn "
+                                "shows the memories, the tool choice and the plan.", epilog=CHAT_EXAMPLE,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models-dir", type=Path, default=Path("models"), help="the models directory")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p.add_argument("--conversation", default="chat", help="conversation id (its carry is kept between turns)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    from dexter_brain import UnifiedConsciousness
+
+    try:
+        brain = UnifiedConsciousness.from_dir(args.models_dir, device=args.device)
+    except _known_errors() + (ValueError,) as exc:
+        return _fail(str(exc))
+    print("dexter-brain chat: /reset forgets this conversation, /quit leaves.")
+    while True:
+        try:
+            text = input("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if not text:
+            continue
+        if text in ("/quit", "/exit"):
+            return 0
+        if text == "/reset":
+            brain.reset_conversation(args.conversation)
+            print("(conversation reset)")
+            continue
+        result = brain.process(text, conversation_id=args.conversation)
+        print(render_turn(result))
+
+
+def render_turn(result: dict) -> str:
+    lines = []
+    memories = result.get("memories") or {}
+    for m in (memories.get("memories") or [])[:3]:
+        lines.append(f"  memory  {m['score']:.2f}  {m['text'][:90]}  [{m['source']}]")
+    if memories.get("abstain"):
+        lines.append("  memory  (nothing relevant stored)")
+    tool = result.get("tool")
+    if tool:
+        lines.append(f"  tool    {tool['selected_tool']} ({tool['confidence']:.2f})"
+                     + ("  fast path" if result.get("fast_path") else ""))
+    plan = result.get("plan")
+    if plan and plan.get("plan_steps"):
+        lines.append(f"  plan    ({plan['complexity']}) " + " -> ".join(plan["plan_steps"][:8]))
+    if result.get("response"):
+        lines.append(f"  reply   {result['response']}")
+    return "\n".join(lines) or "  (no output)"
+
+
+# --- dexter-brain ------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {
+        "build": lambda a: main_build(a, prog="dexter-brain build"),
+        "generate": lambda a: __import__("pipelines.generate_trm_training_data", fromlist=["main"]).main(a),
+        "train": lambda a: main_train(a, prog="dexter-brain train"),
+        "evaluate": lambda a: __import__("pipelines.evaluate_trms", fromlist=["main"]).main(a),
+        "chat": main_chat,
+    }
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
+        print("usage: dexter-brain {build,generate,train,evaluate,chat} [options]\n\n"
+              "  build     raw data -> corpora -> three TRMs -> evaluation report\n"
+              "  generate  mine a raw directory into corpora (vocabulary, splits, tensors)\n"
+              "  train     train the TRMs from a corpus directory\n"
+              "  evaluate  quality against the baselines, calibration, latency, size\n"
+              "  chat      an interactive terminal session\n\n"
+              "example:\n  dexter-brain build --quick\n  dexter-brain chat --models-dir models")
+        return 0 if argv and argv[0] in ("-h", "--help") else (2 if argv else 0)
+    return commands[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Replaying a corpus split through the public wrappers, conversation by conversation with carry.
+
+Rows run in episode order and, inside an episode, in turn order, with ``conversation_id`` = the episode, so
+each turn starts from the carry the previous turns left (exactly how an app would call the brain).
+Unscored rows run too: they build the carry of the turns after them. Carries are reset before and after.
+Memory and tool replays use the batch calls (``retrieve_many``, ``select_tool_many``), which process one
+turn of many conversations per model call and give the same results as one call at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from dexter_brain.io import read_jsonl
+
+CHUNK = 256
+# Wrappers round probabilities to 6 decimals; a 0.0 stands for anything below half a unit.
+PROB_FLOOR = 5e-7
+
+
+def read_rows(data_dir: str | Path, kind: str, split: str) -> list[dict]:
+    """The rows of ``<data_dir>/<kind>/<split>.jsonl`` in episode and turn order ([] when absent)."""
+    path = Path(data_dir) / kind / f"{split}.jsonl"
+    return episode_order(read_jsonl(path)) if path.exists() else []
+
+
+def episode_order(rows: Sequence[dict]) -> list[dict]:
+    """Rows grouped by episode (first appearance order), by turn inside each episode."""
+    first: dict[str, int] = {}
+    for r in rows:
+        first.setdefault(r["episode"], len(first))
+    return sorted(rows, key=lambda r: (first[r["episode"]], r["turn"]))
+
+
+def _chunks(n: int, desc: str, show_progress_bar: bool):
+    # Contiguous chunks keep each conversation's turns in order, so the carry is the same as one long call.
+    starts = range(0, n, CHUNK)
+    return tqdm(starts, desc=desc, total=len(starts), disable=not show_progress_bar, unit="chunk")
+
+
+def replay_memory(memory, rows: Sequence[dict], *, k: int = 100, stateless: bool = False,
+                  show_progress_bar: bool = False) -> list[dict]:
+    """``retrieve`` every row; returns per row ``ids``, ``probs`` (of each returned fact), ``null`` (the
+    probability left for "nothing relevant"), ``confidence``, ``abstain`` and ``steps``.
+
+    With ``k`` at least the number of candidates (the wrapper scores at most 48) ``probs`` and ``null``
+    hold the whole distribution. ``stateless`` gives every row its own conversation id.
+    """
+    memory.reset_carry()
+    out: list[dict] = []
+    for start in _chunks(len(rows), "memory", show_progress_bar):
+        chunk = rows[start:start + CHUNK]
+        ids = [r["id"] if stateless else r["episode"] for r in chunk]
+        for r in memory.retrieve_many([x["query"] for x in chunk], k=k, conversation_ids=ids):
+            probs = [m["score"] for m in r["memories"]]
+            out.append({"ids": [m["id"] for m in r["memories"]], "probs": probs,
+                        "null": max(1.0 - float(sum(probs)), 0.0), "confidence": r["confidence"],
+                        "abstain": r["abstain"], "steps": r["steps"]})
+    memory.reset_carry()
+    return out
+
+
+def replay_tool(tool, rows: Sequence[dict], *, show_progress_bar: bool = False) -> list[dict]:
+    """``select_tool`` every row with its available tools, UI context and previous error; returns per row
+    ``ranking`` (names best first), ``probs``, ``selected``, ``confidence`` and ``steps``."""
+    tool.reset_carry()
+    out: list[dict] = []
+    for start in _chunks(len(rows), "tool", show_progress_bar):
+        chunk = rows[start:start + CHUNK]
+        results = tool.select_tool_many(
+            [r["task"] for r in chunk], [list(r["available"]) for r in chunk],
+            [r.get("context") or None for r in chunk], [r.get("previous_error") for r in chunk],
+            conversation_ids=[r["episode"] for r in chunk])
+        for r in results:
+            out.append({"ranking": [t for t, _ in r["ranking"]], "probs": [p for _, p in r["ranking"]],
+                        "selected": r["selected_tool"], "confidence": r["confidence"], "steps": r["steps"]})
+    tool.reset_carry()
+    return out
+
+
+def replay_reasoning(reasoning, rows: Sequence[dict], *, show_progress_bar: bool = False) -> list[dict]:
+    """``plan`` the ``plan`` rows and ``next_step`` the ``next`` rows; returns the wrapper's dicts."""
+    reasoning.reset_carry()
+    out = []
+    for r in tqdm(rows, desc="reasoning", disable=not show_progress_bar, unit="call"):
+        if r["kind"] == "plan":
+            out.append(reasoning.plan(r["goal"], state=r.get("state"), constraints=list(r.get("constraints") or ()),
+                                      conversation_id=r["episode"]))
+        else:
+            out.append(reasoning.next_step(r["goal"], list(r["completed"]), conversation_id=r["episode"]))
+    reasoning.reset_carry()
+    return out
+
+
+def replay_reasoning_scores(reasoning, rows: Sequence[dict], *, show_progress_bar: bool = False) -> list[dict]:
+    """Like ``replay_reasoning`` but returns each call's candidate ``texts`` and raw ``scores``.
+
+    ``plan`` and ``next_step`` return only the chosen steps and one confidence, from which the scores of
+    the other candidates cannot be recovered, so this calls the wrapper's ``_run`` (the computation both
+    public calls share, carry included) to fit the temperature.
+    """
+    reasoning.reset_carry()
+    out = []
+    for r in tqdm(rows, desc="reasoning", disable=not show_progress_bar, unit="call"):
+        is_next = r["kind"] == "next"
+        texts, result = reasoning._run(r["goal"], list(r["completed"]) if is_next else [],
+                                       None if is_next else r.get("state"),
+                                       [] if is_next else list(r.get("constraints") or ()), r["episode"], is_next)
+        scores = result.out.scores[0, : len(texts)].float().cpu().numpy().astype(np.float64)
+        out.append({"texts": texts, "scores": scores, "steps": int(result.steps[0])})
+    reasoning.reset_carry()
+    return out
+
+
+def recovered_logits(probs: Sequence[float], temperature: float) -> np.ndarray:
+    """Scores (up to a constant) from probabilities a wrapper computed at ``temperature``."""
+    return temperature * np.log(np.maximum(np.asarray(probs, dtype=np.float64), PROB_FLOOR))

@@ -1,0 +1,297 @@
+"""``UnifiedConsciousness``: the three TRMs composed into one turn of an assistant.
+
+A turn retrieves the conversation's memories, selects a tool, and either takes the fast path (the tool is
+confident enough: hand it to the optional tool executor) or asks the reasoning TRM for a plan (also when the
+executor fails). Everything is assembled into a context (a dict plus a ``prompt`` rendering) for an optional LLM client. Each part is
+optional: a brain without a reasoning checkpoint still retrieves and selects tools. The wrappers' calls run
+in worker threads, so a host's event loop is never blocked by a model call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from dexter_brain.checkpoint import CheckpointError
+from dexter_brain.corpora.tool import flatten_context
+from dexter_brain.wrappers.common import validate_conversation_id, validate_text
+from dexter_brain.wrappers.memory import MemoryTRM
+from dexter_brain.wrappers.reasoning import ReasoningTRM
+from dexter_brain.wrappers.tool import ToolTRM, normalize_tools
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("memory", "tool", "reasoning")
+CLASSES = {"memory": MemoryTRM, "tool": ToolTRM, "reasoning": ReasoningTRM}
+OPERATIONS = {
+    "memory": ["retrieve", "retrieve_many", "add_memory", "remove_memory", "refresh_from"],
+    "tool": ["select_tool", "select_tool_many"],
+    "reasoning": ["plan", "next_step"],
+}
+
+
+@runtime_checkable
+class LLMClient(Protocol):
+    """Anything that answers an assembled context (``context["prompt"]`` is a ready-made text rendering)."""
+
+    async def chat(self, context: dict) -> str: ...
+
+
+@runtime_checkable
+class ToolExecutor(Protocol):
+    """Runs the tool chosen on the fast path; whatever it returns is put into the context as the result."""
+
+    async def __call__(self, tool: str, text: str, context: dict) -> Any: ...
+
+
+class UnifiedConsciousness:
+    """Memory, tool selection and planning composed for a host app, each with its per-conversation carry.
+
+    Args:
+        memory: A ``MemoryTRM`` or None.
+        tool: A ``ToolTRM`` or None.
+        reasoning: A ``ReasoningTRM`` or None.
+        llm: An ``LLMClient``; without one, ``process_input`` returns the assembled context and no response.
+        tool_executor: A ``ToolExecutor`` called on the fast path.
+        fast_path_threshold: The tool confidence (0-1) at or above which the tool is used without a plan.
+        memory_k: How many memories each turn retrieves.
+
+    Example:
+        >>> brain = UnifiedConsciousness.from_dir("models")
+        >>> turn = brain.process("What website projects do I have?", conversation_id="c1")
+        >>> turn["context"]["prompt"]
+    """
+
+    def __init__(self, memory: MemoryTRM | None = None, tool: ToolTRM | None = None,
+                 reasoning: ReasoningTRM | None = None, *, llm: LLMClient | None = None,
+                 tool_executor: ToolExecutor | None = None, fast_path_threshold: float = 0.8, memory_k: int = 5):
+        parts = {"memory": memory, "tool": tool, "reasoning": reasoning}
+        for kind, part in parts.items():
+            if part is not None and not isinstance(part, CLASSES[kind]):
+                raise TypeError(f"{kind} must be a {CLASSES[kind].__name__} or None, got {type(part).__name__}")
+        if all(p is None for p in parts.values()):
+            raise ValueError("UnifiedConsciousness needs at least one of memory, tool or reasoning")
+        if llm is not None and not isinstance(llm, LLMClient):
+            raise TypeError(f"llm must have an async chat(context) method, got {type(llm).__name__}")
+        if tool_executor is not None and not callable(tool_executor):
+            raise TypeError(f"tool_executor must be an async callable, got {type(tool_executor).__name__}")
+        if not 0.0 <= fast_path_threshold <= 1.0:
+            raise ValueError(f"fast_path_threshold must be between 0 and 1, got {fast_path_threshold!r}")
+        if not isinstance(memory_k, int) or memory_k < 1:
+            raise ValueError(f"memory_k must be a positive integer, got {memory_k!r}")
+        self.memory, self.tool, self.reasoning = memory, tool, reasoning
+        self.llm, self.tool_executor = llm, tool_executor
+        self.fast_path_threshold, self.memory_k = fast_path_threshold, memory_k
+        self.missing: dict[str, str] = {k: "not given" for k, p in parts.items() if p is None}
+
+    @classmethod
+    def from_dir(cls, models_dir: str | Path, use_carry: bool = True, device: str = "auto",
+                 **kwargs) -> "UnifiedConsciousness":
+        """Load ``models_dir/memory``, ``models_dir/tool`` and ``models_dir/reasoning``; a missing one is left
+        out (``health()`` says so), a broken one is an error.
+
+        Raises:
+            CheckpointError: ``models_dir`` is missing, holds none of the three, or one of them is broken.
+        """
+        models_dir = Path(models_dir)
+        if not models_dir.is_dir():
+            raise CheckpointError(f"models directory not found: {models_dir}")
+        parts, missing = {}, {}
+        for kind in KINDS:
+            path = models_dir / kind
+            if path.exists():
+                parts[kind] = CLASSES[kind].from_checkpoint(path, use_carry=use_carry, device=device)
+            else:
+                missing[kind] = f"not found: {path}"
+                logger.warning("no %s TRM in %s: running without it", kind, models_dir)
+        if not parts:
+            raise CheckpointError(f"{models_dir} holds no TRM checkpoint: expected memory/, tool/ or reasoning/")
+        brain = cls(**parts, **kwargs)
+        brain.missing = missing
+        return brain
+
+    def _parts(self) -> dict:
+        return {k: p for k, p in (("memory", self.memory), ("tool", self.tool), ("reasoning", self.reasoning))
+                if p is not None}
+
+    # --- one turn -----------------------------------------------------------------------------------------
+    async def process_input(self, text: str, conversation_id: str = "default", available_tools=None,
+                            context: dict | str | None = None, previous_error: str | None = None) -> dict:
+        """Run one turn: memories, then a tool (fast path) or a plan, then the LLM if there is one.
+
+        Args:
+            text: The user's message.
+            conversation_id: Whose carries to start from and update.
+            available_tools: Tool names or ``{name, description}`` objects; None means the whole catalogue.
+            context: The app's UI context (a dict, or text), used by memory and tool selection.
+            previous_error: The error of the tool call that just failed in this conversation, if any.
+
+        Returns:
+            ``memories`` (the retrieved ``[{"id", "text", "score", "source"}]``, empty when memory abstains or
+            is absent); ``memory`` (the full retrieve result or None); ``tool`` (the select_tool result or
+            None); ``fast_path`` (True when the tool was confident enough to skip planning); ``tool_result``
+            (the executor's result or None); ``tool_error`` (the executor's exception as text, or None);
+            ``plan`` (the plan result or None); ``context`` (the assembled context with its ``prompt``);
+            ``response`` (the LLM's reply or None); ``timings_ms`` (per stage and ``total``).
+
+        Raises:
+            TypeError / ValueError: Bad text, conversation id, tool list, context or error message.
+        """
+        text = validate_text(text, "text")
+        conversation_id = validate_conversation_id(conversation_id)
+        if context is not None and not isinstance(context, (dict, str)):
+            raise TypeError(f"context must be a dict or a string, got {type(context).__name__}")
+        # Check everything before the first call, so that bad input never leaves a turn half-applied to the carries.
+        if isinstance(context, str):
+            validate_text(context, "context", allow_empty=True)
+        if available_tools is not None:
+            normalize_tools(available_tools)
+        if previous_error is not None:
+            validate_text(previous_error, "previous_error", allow_empty=True)
+        context_text = flatten_context(context) if isinstance(context, dict) else context
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+
+        async def timed(stage: str, fn, *args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return await asyncio.to_thread(fn, *args, **kwargs)
+            finally:
+                timings[stage] = round((time.perf_counter() - t0) * 1000, 3)
+
+        memory = tool = plan = tool_result = tool_error = response = None
+        if self.memory is not None:
+            memory = await timed("memory", self.memory.retrieve, text, k=self.memory_k,
+                                 conversation_id=conversation_id, context=context_text or None)
+        memories = memory["memories"] if memory is not None and not memory["abstain"] else []
+        if self.tool is not None:
+            tool = await timed("tool", self.tool.select_tool, text, available_tools=available_tools,
+                               context=context, previous_error=previous_error, conversation_id=conversation_id)
+        fast_path = tool is not None and not tool["abstain"] and tool["confidence"] >= self.fast_path_threshold
+        assembled = {"conversation_id": conversation_id, "user": text, "ui_context": context,
+                     "previous_error": previous_error, "memories": memories}
+        if fast_path and self.tool_executor is not None:
+            t0 = time.perf_counter()
+            try:
+                tool_result = await self.tool_executor(tool["selected_tool"], text, dict(assembled))
+            except Exception as exc:  # a failing tool is part of the turn, not a crash of the brain
+                tool_error = f"{type(exc).__name__}: {exc}"
+                logger.warning("tool %s failed: %s", tool["selected_tool"], tool_error)
+            timings["tool_executor"] = round((time.perf_counter() - t0) * 1000, 3)
+        if (not fast_path or tool_error) and self.reasoning is not None:  # no tool, or it failed: plan
+            plan = await timed("plan", self.reasoning.plan, text, conversation_id=conversation_id)
+        assembled.update(
+            tool=None if tool is None else {"name": tool["selected_tool"], "confidence": tool["confidence"],
+                                            "fast_path": fast_path},
+            tool_result=tool_result, tool_error=tool_error,
+            plan=None if plan is None else {"steps": plan["plan_steps"], "complexity": plan["complexity"],
+                                            "confidence": plan["confidence"]})
+        assembled["prompt"] = render_prompt(assembled)
+        if self.llm is not None:
+            t0 = time.perf_counter()
+            response = await self.llm.chat(assembled)
+            timings["llm"] = round((time.perf_counter() - t0) * 1000, 3)
+        timings["total"] = round((time.perf_counter() - start) * 1000, 3)
+        return {"memories": memories, "memory": memory, "tool": tool, "fast_path": fast_path,
+                "tool_result": tool_result, "tool_error": tool_error, "plan": plan, "context": assembled,
+                "response": response, "timings_ms": timings}
+
+    def process(self, text: str, conversation_id: str = "default", available_tools=None,
+                context: dict | str | None = None, previous_error: str | None = None) -> dict:
+        """``process_input`` for synchronous code. Raises RuntimeError inside a running event loop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.process_input(text, conversation_id, available_tools, context, previous_error))
+        raise RuntimeError("process() was called inside a running event loop: use `await process_input(...)`")
+
+    # --- conversations ------------------------------------------------------------------------------------
+    def reset_conversation(self, conversation_id: str) -> None:
+        """Forget one conversation's carry in all three TRMs."""
+        conversation_id = validate_conversation_id(conversation_id)
+        for part in self._parts().values():
+            part.reset_carry(conversation_id)
+
+    def save_carries(self, directory: str | Path) -> dict[str, Path]:
+        """Write each TRM's carries to ``directory/<kind>.carry.safetensors``; returns the files."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        return {kind: part.save_carry(directory / f"{kind}.carry.safetensors") for kind, part in self._parts().items()}
+
+    def load_carries(self, directory: str | Path) -> dict[str, int]:
+        """Load the carries ``save_carries`` wrote (a missing file counts 0); returns conversations per TRM."""
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise FileNotFoundError(f"carry directory not found: {directory}")
+        counts = {}
+        for kind, part in self._parts().items():
+            path = directory / f"{kind}.carry.safetensors"
+            counts[kind] = part.load_carry(path) if path.exists() else 0
+        return counts
+
+    # --- for the host app -----------------------------------------------------------------------------------
+    def health(self) -> dict:
+        """``status`` (ok | degraded), ``models`` (per TRM: loaded, version, step, device, checkpoint, or
+        why it is missing), ``device``, ``conversations`` (held per TRM and in all), ``llm``, ``tool_executor``."""
+        models, held, devices = {}, set(), set()
+        for kind in KINDS:
+            part = getattr(self, kind)
+            if part is None:
+                models[kind] = {"loaded": False, "reason": self.missing.get(kind, "not given")}
+                continue
+            core = part.core
+            ids = core.carries.conversations()
+            held.update(ids)
+            devices.add(str(core.device))
+            models[kind] = {"loaded": True, "version": core.meta.get("package_version"),
+                            "step": core.meta.get("step"), "device": str(core.device),
+                            "checkpoint": str(core.directory), "use_carry": core.use_carry, "conversations": len(ids)}
+        return {"status": "ok" if all(m["loaded"] for m in models.values()) else "degraded", "models": models,
+                "device": ", ".join(sorted(devices)), "conversations": len(held),
+                "llm": self.llm is not None, "tool_executor": self.tool_executor is not None}
+
+    def capabilities(self) -> dict:
+        """Per TRM: ``available``, ``operations`` and its ``describe()`` (sizes, vocabulary, steps, bank);
+        plus the fast-path threshold and memory_k."""
+        out: dict[str, Any] = {}
+        for kind in KINDS:
+            part = getattr(self, kind)
+            out[kind] = ({"available": True, "operations": OPERATIONS[kind], **part.describe()} if part is not None
+                         else {"available": False, "operations": []})
+        out.update(fast_path_threshold=self.fast_path_threshold, memory_k=self.memory_k,
+                   llm=self.llm is not None, tool_executor=self.tool_executor is not None)
+        return out
+
+
+def render_prompt(context: dict) -> str:
+    """The assembled context as text for an LLM."""
+    lines = [f"User: {context['user']}"]
+    if context.get("ui_context"):
+        ui = context["ui_context"]
+        lines.append(f"App context: {flatten_context(ui) if isinstance(ui, dict) else ui}")
+    if context.get("previous_error"):
+        lines.append(f"The previous tool call failed: {context['previous_error']}")
+    if context["memories"]:
+        lines.append("Relevant memories:")
+        lines += [f"- {m['text']} (source: {m['source']})" for m in context["memories"]]
+    else:
+        lines.append("Relevant memories: none stored")
+    tool = context.get("tool")
+    if tool is not None:
+        lines.append(f"Tool: {tool['name']} (confidence {tool['confidence']:.2f}"
+                     f"{', fast path' if tool['fast_path'] else ''})")
+    if context.get("tool_error"):
+        lines.append(f"Tool error: {context['tool_error']}")
+    elif context.get("tool_result") is not None:
+        lines.append(f"Tool result: {context['tool_result']}")
+    plan = context.get("plan")
+    if plan is not None and plan["steps"]:
+        lines.append(f"Plan ({plan['complexity']}):")
+        lines += [f"{i}. {step}" for i, step in enumerate(plan["steps"], 1)]
+    return "\n".join(lines)
+
+
+__all__ = ["UnifiedConsciousness", "LLMClient", "ToolExecutor", "render_prompt"]
