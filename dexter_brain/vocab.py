@@ -49,7 +49,8 @@ class Vocabulary:
         return self.sp.encode(text)
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        return self.sp.encode(texts)
+        # sentencepiece starts a thread pool per batch call: worth it for corpora, not for a request.
+        return self.sp.encode(texts, num_threads=1 if len(texts) < 256 else -1)
 
     def decode(self, ids: Iterable[int]) -> str:
         return self.sp.decode([i for i in ids if i != PAD_ID])

@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="fit calibration.json on the validation split first (default: only for "
                              "checkpoints without one)")
     parser.add_argument("--latency-samples", type=int, default=50, help="timed calls per public method (default: 50)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads while evaluating; latency is reported for this setting (default: 1)")
     parser.add_argument("--no-plots", action="store_true", help="tables only, no PNG plots (faster)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
     return parser
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         report = evaluate_brain(args.models_dir, args.datasets_dir, raw_dir=args.raw, out_dir=args.out,
                                 show_progress_bar=False if args.quiet else None,
                                 latency_samples=args.latency_samples, calibrate=args.calibrate,
-                                plots=not args.no_plots,
+                                plots=not args.no_plots, num_threads=args.threads,
                                 command=command.strip())
     except (CheckpointError, RawStoreError, FileNotFoundError) as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)

@@ -287,10 +287,6 @@ def test_eight_threads_lose_no_call_and_match_a_sequential_replay(tiny_brain):
 
 
 @pytest.mark.parametrize("kind", ["memory", "tool"])
-@pytest.mark.xfail(strict=True, reason="retrieve_many/select_tool_many take the per-conversation locks of a "
-                   "wave in batch order, so two threads whose batches hold the same conversations in opposite "
-                   "order deadlock (each holds one lock and waits for the other); taking them in sorted order "
-                   "would fix it")
 def test_batches_with_the_same_conversations_in_opposite_order_do_not_deadlock(tiny_brain, kind):
     w = load(tiny_brain, kind)
     finished = Counter()

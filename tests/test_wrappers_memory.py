@@ -257,9 +257,6 @@ def test_from_checkpoint_errors_name_the_problem(tiny_brain, tmp_path, kind, dam
         assert str(info.value) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="from_checkpoint does not check the model's num_candidate_features against "
-                   "what this version's featurizer computes: a checkpoint trained before a feature was added loads, "
-                   "then every call fails with a torch shape error ('mat1 and mat2 shapes cannot be multiplied')")
 @pytest.mark.parametrize("kind", sorted(WRAPPERS))
 def test_a_checkpoint_of_another_feature_set_fails_at_load(tiny_brain, tmp_path, kind):
     model, vocab, featurizer, meta, _ = load_checkpoint(tiny_brain["models"] / kind)

@@ -65,9 +65,6 @@ def test_next_step_is_done_when_no_stored_plan_applies(reasoning):
     assert r == {"next_step": None, "done": True, "confidence": 1.0, "steps": r["steps"]}
 
 
-@pytest.mark.xfail(strict=True, reason="ReasoningTRM.next_step can return a step that is already in `completed`: "
-                   "ReasoningFeaturizer.candidates keeps completed steps as candidates and nothing masks them "
-                   "out of the choice")
 def test_next_step_never_repeats_a_completed_step(reasoning):
     for plan in reasoning.featurizer.plans:
         for n in range(1, len(plan["steps"])):
@@ -95,11 +92,14 @@ def test_plan_then_next_step_share_the_conversation_carry(reasoning, stored):
     (lambda r: r.plan("tax the car", constraints=["ok", ""]), ValueError, "constraints[1] is empty"),
     (lambda r: r.plan("tax the car", constraints=["c"] * (MAX_STEPS_IN + 1)), ValueError,
      f"constraints has {MAX_STEPS_IN + 1} items (at most {MAX_STEPS_IN})"),
-    (lambda r: r.plan("tax the car", conversation_id=""), TypeError, "conversation_id must be a non-empty string, got ''"),
+    (lambda r: r.plan("tax the car", conversation_id=""), TypeError,
+     "conversation_id must be a non-empty string, got ''"),
     (lambda r: r.next_step(None), TypeError, "goal must be a string, got NoneType"),
-    (lambda r: r.next_step("tax the car", completed="renew"), TypeError, "completed must be a list of strings, got str"),
+    (lambda r: r.next_step("tax the car", completed="renew"), TypeError,
+     "completed must be a list of strings, got str"),
     (lambda r: r.next_step("tax the car", completed=[3]), TypeError, "completed[0] must be a string, got int"),
-    (lambda r: r.next_step("tax the car", completed={"a": 1}), TypeError, "completed must be a list of strings, got dict"),
+    (lambda r: r.next_step("tax the car", completed={"a": 1}), TypeError,
+     "completed must be a list of strings, got dict"),
 ])
 def test_bad_input_is_rejected(reasoning, call, error, message):
     with pytest.raises(error) as info:

@@ -218,7 +218,8 @@ def _unscore_seen(kind: str, rows: list[dict], train_rows: list[dict]) -> list[d
 def evaluate_brain(models_dir: str | Path, data_dir: str | Path, *, raw_dir: str | Path | None = None,
                    build_seconds: dict | None = None, out_dir: str | Path | None = None,
                    show_progress_bar: bool | None = None, latency_samples: int = 50,
-                   calibrate: bool | None = None, plots: bool = True, command: str | None = None) -> dict:
+                   calibrate: bool | None = None, plots: bool = True, num_threads: int | None = 1,
+                   command: str | None = None) -> dict:
     """Evaluate the three TRMs on the test split against their baselines and write the report.
 
     Args:
@@ -233,6 +234,9 @@ def evaluate_brain(models_dir: str | Path, data_dir: str | Path, *, raw_dir: str
         calibrate: Fit ``calibration.json`` on the validation split first: None for the checkpoints that
             lack one, True for all, False for none.
         plots: Draw the PNG plots (needs matplotlib; without it the report has tables only).
+        num_threads: Torch intra-op threads while evaluating (restored afterwards; None leaves torch's
+            setting). One by default: the calls are too small to gain from more, and latency is
+            reported for this setting (``machine.torch_threads``).
         command: How the evaluation was started, for the report (defaults to this call).
 
     Returns:
@@ -254,12 +258,12 @@ def evaluate_brain(models_dir: str | Path, data_dir: str | Path, *, raw_dir: str
     if show_progress_bar is None:
         show_progress_bar = logger.getEffectiveLevel() <= logging.INFO
     to_calibrate = tuple(k for k in KINDS if (calibrate is None and needs_calibration(models_dir, k)) or calibrate)
-    calibrated = calibrate_brain(models_dir, data_dir, kinds=to_calibrate, show_progress_bar=show_progress_bar) \
-        if to_calibrate else {}
-    calibrate_seconds = time.perf_counter() - start
     manifest_path = data_dir / "manifest.json"
     manifest = read_json(manifest_path) if manifest_path.exists() else {}
-    with tempfile.TemporaryDirectory(prefix="dexter-eval-") as tmp:
+    with cost.torch_threads(num_threads), tempfile.TemporaryDirectory(prefix="dexter-eval-") as tmp:
+        calibrated = calibrate_brain(models_dir, data_dir, kinds=to_calibrate, show_progress_bar=show_progress_bar,
+                                     num_threads=None) if to_calibrate else {}
+        calibrate_seconds = time.perf_counter() - start
         test_dir = data_dir
         if raw_dir is not None:
             from dexter_brain.corpora import CorpusSettings, generate_corpora

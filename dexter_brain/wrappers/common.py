@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +80,38 @@ def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
     return e / e.sum()
 
 
+def check_feature_counts(config, directory: Path) -> None:
+    """The checkpoint must have been trained on the features this version computes."""
+    import importlib
+
+    module = importlib.import_module(f"dexter_brain.features.{config.kind}")
+    expected = (len(module.CANDIDATE_FEATURES), len(module.QUERY_FEATURES))
+    found = (config.num_candidate_features, config.num_query_features)
+    if found != expected:
+        raise CheckpointError(
+            f"{directory} was trained with {found[0]} candidate and {found[1]} query features, but this version "
+            f"of dexter-brain computes {expected[0]} and {expected[1]}: rebuild it (python build_trm_brain.py)")
+
+
+class ConversationLocks:
+    """Serialises calls of one conversation (its carry is read, then written) without a lock per id
+    (which would grow without bound): ids hash onto a fixed set of locks, always taken in one order."""
+
+    def __init__(self, stripes: int = 64):
+        self._locks = [threading.Lock() for _ in range(stripes)]
+
+    @contextmanager
+    def hold(self, conversation_ids: Sequence[str]) -> Iterator[None]:
+        stripes = sorted({zlib.crc32(c.encode("utf-8")) % len(self._locks) for c in conversation_ids})
+        for i in stripes:
+            self._locks[i].acquire()
+        try:
+            yield
+        finally:
+            for i in reversed(stripes):
+                self._locks[i].release()
+
+
 class TRMCore:
     """What a wrapper holds of its checkpoint: the model, vocabulary, encoder, calibration, carry store
     and the halting call (tokenizing and featurizing stay in the wrapper)."""
@@ -86,6 +120,7 @@ class TRMCore:
                  infer_config: InferConfig | None, carry_store: CarryStore | None):
         self.device = resolve_device(device)
         model, vocab, featurizer_state, meta, directory = load_checkpoint(path, kind=kind, device=self.device)
+        check_feature_counts(model.config, directory)
         self.model: RecursiveModel = model
         self.vocab: Vocabulary = vocab
         self.featurizer_state = featurizer_state
@@ -98,6 +133,7 @@ class TRMCore:
         self.carries = carry_store or CarryStore()
         self.encoder = Encoder(vocab, model.config.max_query_len, model.config.max_candidate_len)
         self.lock = threading.RLock()
+        self.conversations = ConversationLocks()
 
     @property
     def max_steps(self) -> int:

@@ -2,9 +2,9 @@
 
 A turn retrieves the conversation's memories, selects a tool, and either takes the fast path (the tool is
 confident enough: hand it to the optional tool executor) or asks the reasoning TRM for a plan (also when the
-executor fails). Everything is assembled into a context (a dict plus a ``prompt`` rendering) for an optional LLM client. Each part is
-optional: a brain without a reasoning checkpoint still retrieves and selects tools. The wrappers' calls run
-in worker threads, so a host's event loop is never blocked by a model call.
+executor fails). Everything is assembled into a context (a dict plus a ``prompt`` rendering) for an optional
+LLM client. Each part is optional: a brain without a reasoning checkpoint still retrieves and selects tools.
+The wrappers' calls run in worker threads, so a host's event loop is never blocked by a model call.
 """
 
 from __future__ import annotations

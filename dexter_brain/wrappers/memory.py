@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-import threading
-from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -46,8 +44,25 @@ class MemoryTRM:
     def __init__(self, core: TRMCore):
         self.core = core
         self.featurizer = MemoryFeaturizer.from_state(core.featurizer_state)
-        self._conversation_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
-        self.bank_vectors = self._encode([f["text"] for f in self.featurizer.facts])
+        self._set_vectors(self._encode([f["text"] for f in self.featurizer.facts]))
+
+    def _set_vectors(self, vectors: torch.Tensor) -> None:
+        # A buffer with spare rows, so add_memory appends in place instead of copying the whole bank.
+        self._buffer = torch.zeros(max(16, 2 * len(vectors)), vectors.shape[1], device=vectors.device)
+        self._buffer[: len(vectors)] = vectors
+        self._size = len(vectors)
+
+    @property
+    def bank_vectors(self) -> torch.Tensor:
+        return self._buffer[: self._size]
+
+    def _append_vector(self, vector: torch.Tensor) -> None:
+        if self._size == len(self._buffer):
+            grown = torch.zeros(2 * len(self._buffer), self._buffer.shape[1], device=self._buffer.device)
+            grown[: self._size] = self._buffer
+            self._buffer = grown
+        self._buffer[self._size] = vector
+        self._size += 1
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, use_carry: bool = True, device: str = "auto", *,
@@ -100,7 +115,7 @@ class MemoryTRM:
                     "created_at": meta.get("created_at") or datetime.now(timezone.utc).isoformat(),
                     "neighbours": []}
             self.featurizer.add_fact(fact)
-            self.bank_vectors = torch.cat([self.bank_vectors, self._encode([text])])
+            self._append_vector(self._encode([text])[0])
         return id
 
     def remove_memory(self, id: str) -> None:
@@ -129,7 +144,7 @@ class MemoryTRM:
             before = set(self.featurizer.position)
             state = self.featurizer.to_state()
             self.featurizer = MemoryFeaturizer(bank, entities, [tuple(r) for r in state["past_queries"]])
-            self.bank_vectors = self._encode([f["text"] for f in self.featurizer.facts])
+            self._set_vectors(self._encode([f["text"] for f in self.featurizer.facts]))
             after = set(self.featurizer.position)
         return {"facts": len(after), "added": len(after - before), "removed": len(before - after)}
 
@@ -169,16 +184,10 @@ class MemoryTRM:
         contexts = [validate_text(c, "context", allow_empty=True) if c is not None else None for c in contexts]
         results: list[dict | None] = [None] * len(texts)
         for wave in split_by_conversation(ids):
-            locks = [self._conversation_locks[ids[i]] for i in wave]
-            for lock in locks:
-                lock.acquire()
-            try:
+            with self.core.conversations.hold([ids[i] for i in wave]):
                 for i, r in zip(wave, self._call([texts[i] for i in wave], [ids[i] for i in wave],
                                                  [contexts[i] for i in wave], k)):
                     results[i] = r
-            finally:
-                for lock in locks:
-                    lock.release()
         return results
 
     @torch.inference_mode()

@@ -7,8 +7,6 @@ candidates). The carry links a conversation's ``plan`` and ``next_step`` calls.
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,7 @@ from dexter_brain.checkpoint import save_checkpoint
 from dexter_brain.config import InferConfig
 from dexter_brain.features.common import DONE_TEXT, reasoning_query_text, step_text
 from dexter_brain.features.reasoning import DONE, ReasoningFeaturizer
+from dexter_brain.lexical import normalize
 from dexter_brain.model import NUM_COMPLEXITY_CLASSES
 from dexter_brain.wrappers.carry import CarryStore
 from dexter_brain.wrappers.common import CALIBRATION_FILE, TRMCore, softmax, validate_conversation_id, validate_text
@@ -49,7 +48,6 @@ class ReasoningTRM:
     def __init__(self, core: TRMCore):
         self.core = core
         self.featurizer = ReasoningFeaturizer.from_state(core.featurizer_state)
-        self._conversation_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, use_carry: bool = True, device: str = "auto", *,
@@ -102,7 +100,7 @@ class ReasoningTRM:
         state = validate_text(state, "state", allow_empty=True) if state is not None else None
         constraints = _steps(constraints, "constraints")
         conversation_id = validate_conversation_id(conversation_id)
-        with self._conversation_locks[conversation_id]:
+        with self.core.conversations.hold([conversation_id]):
             texts, result = self._run(goal, [], state, constraints, conversation_id, next_mode=False)
         out = result.out
         n = len(texts)
@@ -130,10 +128,14 @@ class ReasoningTRM:
         goal = validate_text(goal, "goal")
         completed = _steps(completed, "completed")
         conversation_id = validate_conversation_id(conversation_id)
-        with self._conversation_locks[conversation_id]:
+        with self.core.conversations.hold([conversation_id]):
             texts, result = self._run(goal, completed, None, [], conversation_id, next_mode=True)
         n = len(texts)
-        probs = softmax(result.out.scores[0, :n].float().cpu().numpy(), self.core.calibration.temperature)
+        scores = result.out.scores[0, :n].float().cpu().numpy()
+        # A step already done is never the next one.
+        done_before = {normalize(s) for s in completed}
+        scores = np.where([t != DONE and normalize(t) in done_before for t in texts], -np.inf, scores)
+        probs = softmax(scores, self.core.calibration.temperature)
         best = int(np.argmax(probs))
         done = texts[best] == DONE
         return {"next_step": None if done else texts[best], "done": done, "confidence": round(float(probs[best]), 6),

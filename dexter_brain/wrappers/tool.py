@@ -8,8 +8,6 @@ the tool still steers away from the one that failed.
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +64,6 @@ class ToolTRM:
     def __init__(self, core: TRMCore):
         self.core = core
         self.featurizer = ToolFeaturizer.from_state(core.featurizer_state)
-        self._conversation_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._vectors: dict[tuple[str, str | None], torch.Tensor] = {}
 
     @classmethod
@@ -83,6 +80,9 @@ class ToolTRM:
     @torch.inference_mode()
     def _tool_vectors(self, tools: list[tuple[str, str | None]]) -> torch.Tensor:
         missing = [t for t in tools if t not in self._vectors]
+        if len(self._vectors) + len(missing) > 4096:  # bounded: callers may send ever new descriptions
+            self._vectors.clear()
+            missing = list(dict.fromkeys(tools))
         if missing:
             ids = self.core.encoder.candidates([tool_text(n, d) for n, d in missing])
             vecs = self.core.model.encode_candidates(self.core.tensor(ids, torch.long))
@@ -127,17 +127,11 @@ class ToolTRM:
         ids = check_conversations(conversation_ids, n)
         results: list[dict | None] = [None] * n
         for wave in split_by_conversation(ids):
-            locks = [self._conversation_locks[ids[i]] for i in wave]
-            for lock in locks:
-                lock.acquire()
-            try:
+            with self.core.conversations.hold([ids[i] for i in wave]):
                 outs = self._call([tasks[i] for i in wave], [tools[i] for i in wave], [contexts[i] for i in wave],
                                   [errors[i] or None for i in wave], [ids[i] for i in wave])
                 for i, r in zip(wave, outs):
                     results[i] = r
-            finally:
-                for lock in locks:
-                    lock.release()
         return results
 
     @staticmethod
