@@ -111,6 +111,7 @@ class LexicalIndex:
             # Removed documents are indexed empty so positions stay stable.
             corpus = [d if alive else [] for d, alive in zip(self.docs, self.live)]
             self._df = Counter(t for d in corpus for t in set(d))
+            self._is_all_live = bool(self.live.all())
             self._idf = {}
             self._retriever = None
             # bm25s cannot index a corpus without a single token (no documents yet, or all removed).
@@ -140,24 +141,29 @@ class LexicalIndex:
         if not tokens:
             return np.zeros(len(self.docs), dtype=np.float32)
         out = np.asarray(retriever.get_scores(tokens), dtype=np.float32)[: len(self.docs)]
-        out[~self.live] = 0.0
+        if not self._is_all_live:
+            out[~self.live] = 0.0
         return out
 
     def top_k(self, query: Sequence[str], k: int, scores: np.ndarray | None = None
               ) -> tuple[np.ndarray, np.ndarray]:
         """Indices and scores of the best ``k`` documents with a positive score, best first."""
         s = self.scores(query) if scores is None else scores
-        hits = np.flatnonzero(s > 0)  # usually a small part of the bank: select among those only
-        k = min(k, hits.size)
-        if k <= 0:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        values = s[hits]
-        kth = np.partition(values, hits.size - k)[hits.size - k]  # the k-th best score
-        # Ties at the cut go to the lower index too, so the result never depends on partition order.
-        above = hits[values > kth]
-        idx = np.concatenate([above, hits[values == kth][: k - above.size]])
-        idx = idx[np.lexsort((idx, -s[idx]))]  # score desc, then index
-        return idx.astype(np.int64), s[idx]
+        return top_of(s, np.flatnonzero(s > 0), k)
+
+
+def top_of(s: np.ndarray, hits: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``LexicalIndex.top_k`` given the scores and the positions of those above 0 (ascending)."""
+    k = min(k, hits.size)  # usually a small part of the bank: select among those only
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    values = s[hits]
+    kth = np.partition(values, hits.size - k)[hits.size - k]  # the k-th best score
+    # Ties at the cut go to the lower index too, so the result never depends on partition order.
+    above = hits[values > kth]
+    idx = np.concatenate([above, hits[values == kth][: k - above.size]])
+    idx = idx[np.lexsort((idx, -s[idx]))]  # score desc, then index
+    return idx.astype(np.int64), s[idx]
 
 
 class SpellingIndex:
@@ -167,6 +173,7 @@ class SpellingIndex:
         self.min_similarity, self.min_length = min_similarity, min_length
         self.by_trigram: dict[str, list[str]] = defaultdict(list)
         self.known: set[str] = set()
+        self._corrections: dict[str, str | None] = {}  # the same typos and words come back query after query
         for word in sorted(set(vocabulary)):
             self.add(word)
 
@@ -174,6 +181,8 @@ class SpellingIndex:
         if word in self.known:
             return
         self.known.add(word)
+        if self._corrections:
+            self._corrections.clear()
         if len(word) >= self.min_length and not word.isdigit():
             for g in trigrams(word):
                 self.by_trigram[g].append(word)
@@ -182,6 +191,15 @@ class SpellingIndex:
         """The known word closest to ``word``, or None when ``word`` is known, short, or nothing is close."""
         if word in self.known or len(word) < self.min_length or word.isdigit():
             return None
+        if word in self._corrections:
+            return self._corrections[word]
+        best = self._closest(word)
+        if len(self._corrections) >= 1 << 16:
+            self._corrections.clear()
+        self._corrections[word] = best
+        return best
+
+    def _closest(self, word: str) -> str | None:
         grams = trigrams(word)
         counts: Counter[str] = Counter()
         for g in grams:

@@ -31,7 +31,9 @@ def stored(reasoning) -> dict:
 
 def test_plan_returns_documented_keys(reasoning, stored):
     r = reasoning.plan(stored["goal"], conversation_id="c1")
-    assert set(r) == {"plan_steps", "complexity", "confidence", "steps"}
+    assert set(r) == {"plan_steps", "complexity", "confidence", "steps", "candidates"}
+    assert [p for _, p in r["candidates"]] == sorted((p for _, p in r["candidates"]), reverse=True)
+    assert set(r["plan_steps"]) <= {t for t, _ in r["candidates"]}
     assert r["plan_steps"] and all(isinstance(s, str) and s for s in r["plan_steps"])
     assert len(set(r["plan_steps"])) == len(r["plan_steps"])
     assert r["complexity"] in COMPLEXITY
@@ -47,12 +49,13 @@ def test_plan_steps_come_from_stored_plans(reasoning, stored):
 
 def test_plan_for_a_goal_like_no_stored_plan_is_empty(reasoning):
     r = reasoning.plan(UNRELATED_GOAL)
-    assert r == {"plan_steps": [], "complexity": "simple", "confidence": 0.0, "steps": r["steps"]}
+    assert r == {"plan_steps": [], "complexity": "simple", "confidence": 0.0, "steps": r["steps"], "candidates": []}
 
 
 def test_next_step_returns_documented_keys(reasoning, stored):
     r = reasoning.next_step(stored["goal"], completed=stored["steps"][:1], conversation_id="c1")
-    assert set(r) == {"next_step", "done", "confidence", "steps"}
+    assert set(r) == {"next_step", "done", "confidence", "steps", "ranking"}
+    assert r["ranking"][0] == (r["next_step"], r["confidence"])
     assert isinstance(r["done"], bool) and (r["next_step"] is None) == r["done"]
     if not r["done"]:
         assert r["next_step"] in {c.text for c in reasoning.featurizer.candidates(stored["goal"]).items}
@@ -62,7 +65,7 @@ def test_next_step_returns_documented_keys(reasoning, stored):
 
 def test_next_step_is_done_when_no_stored_plan_applies(reasoning):
     r = reasoning.next_step(UNRELATED_GOAL, completed=["think about it"])
-    assert r == {"next_step": None, "done": True, "confidence": 1.0, "steps": r["steps"]}
+    assert r == {"next_step": None, "done": True, "confidence": 1.0, "steps": r["steps"], "ranking": [(None, 1.0)]}
 
 
 def test_next_step_never_repeats_a_completed_step(reasoning):

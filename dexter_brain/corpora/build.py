@@ -27,7 +27,7 @@ from dexter_brain.corpora.memory import mine_memory
 from dexter_brain.corpora.reasoning import mine_reasoning
 from dexter_brain.corpora.schema import SPLITS, CorpusSettings
 from dexter_brain.corpora.split import (
-    assign_splits, check_contamination, groups_with_tools, reserved_tools, split_counts,
+    assign_splits, check_contamination, groups_with_tools, keys_of, reserved_tools, split_counts,
 )
 from dexter_brain.corpora.tool import mine_tools
 from dexter_brain.features import tensorize as T
@@ -96,8 +96,10 @@ def generate_corpora(raw_dir: str | Path, out_dir: str | Path, settings: CorpusS
     corpora = {}
     unscored = {}
     for kind, examples in (("memory", memory), ("tool", tools), ("reasoning", reasoning)):
-        corpora[kind], unscored[kind] = assign_splits(examples, settings.seed, settings.split_fractions, forced)
-        check_contamination(corpora[kind], kind)
+        keys = [keys_of(e) for e in examples]
+        corpora[kind], unscored[kind] = assign_splits(examples, settings.seed, settings.split_fractions, forced,
+                                                      keys=keys)
+        check_contamination(corpora[kind], kind, keys=keys)
     by_split = {k: {s: [e for e in corpora[k] if e.split == s] for s in SPLITS} for k in KINDS}
     bar.update()
 

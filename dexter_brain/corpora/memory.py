@@ -12,6 +12,7 @@ import hashlib
 import logging
 import random
 from collections import defaultdict
+from itertools import zip_longest
 
 import numpy as np
 
@@ -77,6 +78,7 @@ class _Miner:
         self.position = {f: i for i, f in enumerate(self.fact_ids)}
         self.entity_ids = {e: i for i, e in enumerate(sorted(self.by_entity))}
         self.fact_entity = np.array([self.entity_ids[f.entity] if f.entity else -1 for f in self.bank], dtype=np.int64)
+        self.entity_sizes = np.bincount(self.fact_entity[self.fact_entity >= 0], minlength=len(self.entity_ids))
         self.index = LexicalIndex(content_words(f.text) for f in self.bank)
         self.examples: list[MemoryExample] = []
 
@@ -103,21 +105,32 @@ class _Miner:
         mine = [self.entity_ids[e] for e in self.entities_of(positives)]
         if not mine:
             return True
+        if int(self.entity_sizes.sum() - self.entity_sizes[mine].sum()) == 0:
+            return True  # no fact of another entity to confuse it with
         scores = self.index.scores(sorted(q))
-        others = (self.fact_entity >= 0) & ~np.isin(self.fact_entity, mine)
         best = max(scores[self.position[f]] for f in positives)
-        return not others.any() or best > scores[others].max()
+        # Scores are never negative, so the best other-entity score is the best among the facts that score
+        # at all (0 when none does): no pass over the whole bank per turn.
+        hits = np.flatnonzero(scores)
+        entity = self.fact_entity[hits]
+        others = hits[(entity >= 0) & ~np.isin(entity, mine)]
+        return best > (scores[others].max() if others.size else scores.dtype.type(0))
 
     def hard_negatives(self, query: str, positives: tuple[str, ...]) -> tuple[str, ...]:
         pos = set(positives)
+        limit = self.settings.max_hard_negatives
         lexical = [self.fact_ids[i] for i in self.index.top_k(content_words(query), 20)[0]]
-        same_entity = [f for e in sorted(self.entities_of(positives)) for f in self.by_entity[e]]
+        same_entity = (f for e in sorted(self.entities_of(positives)) for f in self.by_entity[e])
         out: list[str] = []
-        for a, b in zip(lexical + [None] * len(same_entity), same_entity + [None] * len(lexical)):
+        # Alternate lexical and same-entity facts; stop as soon as the list is full (an entity can hold
+        # thousands of facts).
+        for a, b in zip_longest(lexical, same_entity):
             for f in (a, b):
                 if f is not None and f not in pos and f not in out:
                     out.append(f)
-        return tuple(out[: self.settings.max_hard_negatives])
+            if len(out) >= limit:
+                break
+        return tuple(out[:limit])
 
     def add(self, **kw) -> None:
         positives = kw["positives"]

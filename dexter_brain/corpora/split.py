@@ -71,38 +71,51 @@ def keys_of(example) -> tuple[str, str]:
     return normalize(text), " ".join(sorted(set(content_words(text))))
 
 
-def assign_splits(examples: list, seed: int, fractions: Sequence[float], force_test_groups: set[str] = frozenset()
-                  ) -> tuple[list, int]:
-    """Examples with ``split`` set and duplicates across splits unscored; returns (examples, unscored)."""
-    assigned = []
+def assign_splits(examples: list, seed: int, fractions: Sequence[float], force_test_groups: set[str] = frozenset(),
+                  *, keys: Sequence[tuple[str, str]] | None = None) -> tuple[list, int]:
+    """Examples with ``split`` set and duplicates across splits unscored; returns (examples, unscored).
+
+    ``keys`` may hold ``keys_of`` of each example, in order, when the caller has them already.
+    """
+    if keys is None:
+        keys = [keys_of(e) for e in examples]
+    split_of_group: dict[str, Split] = {}
+    splits = []
     for e in examples:
-        split = "test" if e.group in force_test_groups else split_of(e.group, seed, fractions)
-        assigned.append(e.model_copy(update={"split": split}))
+        split = split_of_group.get(e.group)
+        if split is None:
+            split = "test" if e.group in force_test_groups else split_of(e.group, seed, fractions)
+            split_of_group[e.group] = split
+        splits.append(split)
     seen: set[str] = set()
+    scored = [True] * len(examples)
     unscored = 0
-    out = []
     for split in SPLITS:
         split_keys: set[str] = set()
-        for e in assigned:
-            if e.split != split:
+        for n, e in enumerate(examples):
+            if splits[n] != split:
                 continue
-            keys = keys_of(e)
-            if split != "train" and any(k in seen for k in keys if k):
-                e = e.model_copy(update={"scored": False})
+            if split != "train" and any(k in seen for k in keys[n] if k):
+                scored[n] = False
                 unscored += 1
-            split_keys.update(k for k in keys if k)
-            out.append(e)
+            split_keys.update(k for k in keys[n] if k)
         seen |= split_keys
-    order = {e.id: i for i, e in enumerate(examples)}
-    out.sort(key=lambda e: order[e.id])
+    # One copy per example, in the input order.
+    out = [e.model_copy(update={"split": split} if is_scored else {"split": split, "scored": False})
+           for e, split, is_scored in zip(examples, splits, scored)]
     return out, unscored
 
 
-def check_contamination(examples: list, corpus: str = "") -> None:
-    """Raise ``ContaminationError`` when a scored val/test example's normalised text appears in train."""
-    train = {k for e in examples if e.split == "train" for k in keys_of(e) if k}
-    leaks = [(e.split, e.id, keys_of(e)[0]) for e in examples
-             if e.split != "train" and e.scored and any(k in train for k in keys_of(e) if k)]
+def check_contamination(examples: list, corpus: str = "", *, keys: Sequence[tuple[str, str]] | None = None) -> None:
+    """Raise ``ContaminationError`` when a scored val/test example's normalised text appears in train.
+
+    ``keys`` may hold ``keys_of`` of each example, in order, when the caller has them already.
+    """
+    if keys is None:
+        keys = [keys_of(e) for e in examples]
+    train = {k for e, ks in zip(examples, keys) if e.split == "train" for k in ks if k}
+    leaks = [(e.split, e.id, ks[0]) for e, ks in zip(examples, keys)
+             if e.split != "train" and e.scored and any(k in train for k in ks if k)]
     if leaks:
         split, eid, text = leaks[0]
         raise ContaminationError(

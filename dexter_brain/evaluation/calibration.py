@@ -65,6 +65,10 @@ def categorical_nll(logits: list[np.ndarray], correct: list[np.ndarray], tempera
     C = np.zeros_like(L, dtype=bool)
     for row, i in enumerate(keep):
         C[row, : len(correct[i])] = correct[i]
+    C &= np.isfinite(L)  # a masked candidate (score -inf) cannot be the answer
+    L, C = L[C.any(axis=1)], C[C.any(axis=1)]
+    if len(L) == 0:
+        return np.zeros(len(temperatures))
     out = np.empty(len(temperatures))
     for t, T in enumerate(temperatures):
         Z = L / T
@@ -133,7 +137,7 @@ def _fit(kind: str, wrapper, rows: list[dict], show_progress_bar: bool) -> dict:
         def confidence(T):  # probability of the first memory, and whether it is relevant
             probs = softmax_rows(logits, T)
             conf = np.array([p[:-1].max() if len(p) > 1 else 0.0 for p in probs])
-            hit = np.array([bool(i_) and i_[int(np.argmax(p[:-1]))] in pos for p, i_, pos in zip(probs, ids, positives)])
+            hit = np.array([bool(f) and f[int(np.argmax(p[:-1]))] in pos for p, f, pos in zip(probs, ids, positives)])
             return conf, hit, np.array([p[-1] for p in probs])
     elif kind == "tool":
         outs = replay_tool(wrapper, rows, show_progress_bar=show_progress_bar)
@@ -150,7 +154,7 @@ def _fit(kind: str, wrapper, rows: list[dict], show_progress_bar: bool) -> dict:
         outs = replay_reasoning_scores(wrapper, rows, show_progress_bar=show_progress_bar)
         nexts = [i for i in scored if rows[i]["kind"] == "next"]
         logits = [outs[i]["scores"] for i in nexts]
-        correct = [_next_target(outs[i]["texts"], rows[i]["next_step"]) for i in nexts]
+        correct = [_next_target(outs[i]["texts"], outs[i]["scores"], rows[i]["next_step"]) for i in nexts]
         plans = [i for i in scored if rows[i]["kind"] == "plan"]
         plan_scores = np.concatenate([outs[i]["scores"] for i in plans] or [np.zeros(0)])
         plan_labels = np.concatenate([_plan_labels(outs[i]["texts"], rows[i]["steps"]) for i in plans] or [np.zeros(0)])
@@ -183,13 +187,14 @@ def _fit(kind: str, wrapper, rows: list[dict], show_progress_bar: bool) -> dict:
             "n": len(conf), "split": "val"}
 
 
-def _next_target(texts: list[str], next_step: str | None) -> np.ndarray:
-    """The candidate that is the reference next step (DONE when the plan is over), as a mask."""
+def _next_target(texts: list[str], scores: np.ndarray, next_step: str | None) -> np.ndarray:
+    """The candidate that is the reference next step (DONE when the plan is over), as a mask; a candidate
+    ``next_step`` rules out (score -inf: already done) is never the target."""
     mask = np.zeros(len(texts), dtype=bool)
     if next_step is None:
         mask[:] = [t == DONE for t in texts]
         return mask
-    sims = [step_similarity(t, next_step) if t != DONE else 0.0 for t in texts]
+    sims = [step_similarity(t, next_step) if t != DONE and np.isfinite(s) else 0.0 for t, s in zip(texts, scores)]
     if sims and max(sims) >= STEP_MATCH_THRESHOLD:
         mask[int(np.argmax(sims))] = True
     return mask

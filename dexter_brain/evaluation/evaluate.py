@@ -8,8 +8,9 @@ F1 (``metrics.step_f1``, steps match at content-word F1 >= 0.5) and next steps b
 
 With ``raw_dir`` the test split is mined from that raw directory with the settings of the models' corpus
 (``data_dir/manifest.json``): the models and the baselines stay as trained on ``data_dir``, the memory
-wrappers' banks are refreshed from ``raw_dir`` (``MemoryTRM.refresh_from``), and a test row whose text is
-already in ``data_dir``'s train split is not scored.
+wrappers' banks are refreshed from ``raw_dir`` (``MemoryTRM.refresh_from``), a test row whose text is
+already in ``data_dir``'s train split is not scored, and "unseen" tools are those with no successful call
+in ``data_dir``'s train split.
 """
 
 from __future__ import annotations
@@ -188,12 +189,15 @@ def measure_latency(kind: str, wrapper, rows: list[dict], samples: int) -> dict[
     if kind == "memory":
         calls = {"retrieve": (lambda r: wrapper.retrieve(r["query"], k=5, conversation_id=cid), rows)}
     elif kind == "tool":
-        calls = {"select_tool": (lambda r: wrapper.select_tool(r["task"], list(r["available"]), r.get("context") or None,
-                                                               r.get("previous_error"), conversation_id=cid), rows)}
+        calls = {"select_tool": (lambda r: wrapper.select_tool(
+            r["task"], list(r["available"]), r.get("context") or None, r.get("previous_error"), conversation_id=cid),
+            rows)}
     else:
-        calls = {"plan": (lambda r: wrapper.plan(r["goal"], conversation_id=cid), [r for r in rows if r["kind"] == "plan"]),
+        plans = [r for r in rows if r["kind"] == "plan"]
+        nexts = [r for r in rows if r["kind"] == "next"]
+        calls = {"plan": (lambda r: wrapper.plan(r["goal"], conversation_id=cid), plans),
                  "next_step": (lambda r: wrapper.next_step(r["goal"], list(r["completed"]), conversation_id=cid),
-                               [r for r in rows if r["kind"] == "next"])}
+                               nexts)}
     out = {name: cost.time_calls(fn, inputs, samples) for name, (fn, inputs) in calls.items()}
     wrapper.reset_carry()
     return out
@@ -335,6 +339,10 @@ def _evaluate(models_dir, data_dir, test_dir, test_manifest, raw_dir, calibrated
             catalogue_path = test_dir / "tool" / "catalogue.jsonl"
             catalogue = {t["name"]: t.get("description") for t in read_jsonl(catalogue_path)} \
                 if catalogue_path.exists() else {}
+            if raw_dir is not None:
+                # The new corpus reserves its own tools; what the models never saw is what counts here.
+                trained = {r["tool"] for r in train_rows if r["status"] == "success"}
+                reserved = sorted({r["tool"] for r in rows} - trained)
             result = evaluate_tool(wrapper, rows, train_rows, read_rows(data_dir, kind, "val"), reserved=reserved,
                                    catalogue=catalogue, show_progress_bar=show)
         else:

@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from dexter_brain.features.reasoning import DONE
 from dexter_brain.io import read_jsonl
+from dexter_brain.lexical import normalize
 
 CHUNK = 256
 # Wrappers round probabilities to 6 decimals; a 0.0 stands for anything below half a unit.
@@ -74,7 +76,8 @@ def replay_tool(tool, rows: Sequence[dict], *, show_progress_bar: bool = False) 
         results = tool.select_tool_many(
             [r["task"] for r in chunk], [list(r["available"]) for r in chunk],
             [r.get("context") or None for r in chunk], [r.get("previous_error") for r in chunk],
-            conversation_ids=[r["episode"] for r in chunk])
+            conversation_ids=[r["episode"] for r in chunk],
+            failed_tools=[r.get("previous_tool") if r.get("previous_error") else None for r in chunk])
         for r in results:
             out.append({"ranking": [t for t, _ in r["ranking"]], "probs": [p for _, p in r["ranking"]],
                         "selected": r["selected_tool"], "confidence": r["confidence"], "steps": r["steps"]})
@@ -97,21 +100,24 @@ def replay_reasoning(reasoning, rows: Sequence[dict], *, show_progress_bar: bool
 
 
 def replay_reasoning_scores(reasoning, rows: Sequence[dict], *, show_progress_bar: bool = False) -> list[dict]:
-    """Like ``replay_reasoning`` but returns each call's candidate ``texts`` and raw ``scores``.
-
-    ``plan`` and ``next_step`` return only the chosen steps and one confidence, from which the scores of
-    the other candidates cannot be recovered, so this calls the wrapper's ``_run`` (the computation both
-    public calls share, carry included) to fit the temperature.
-    """
+    """Like ``replay_reasoning`` but returns each call's candidate ``texts`` and scores (up to a constant),
+    recovered from the probabilities the public calls return: ``plan``'s ``candidates`` (sigmoid of
+    score / temperature) and ``next_step``'s ``ranking`` (softmax; steps already done are left out)."""
     reasoning.reset_carry()
+    temperature = reasoning.core.calibration.temperature
     out = []
     for r in tqdm(rows, desc="reasoning", disable=not show_progress_bar, unit="call"):
-        is_next = r["kind"] == "next"
-        texts, result = reasoning._run(r["goal"], list(r["completed"]) if is_next else [],
-                                       None if is_next else r.get("state"),
-                                       [] if is_next else list(r.get("constraints") or ()), r["episode"], is_next)
-        scores = result.out.scores[0, : len(texts)].float().cpu().numpy().astype(np.float64)
-        out.append({"texts": texts, "scores": scores, "steps": int(result.steps[0])})
+        if r["kind"] == "next":
+            result = reasoning.next_step(r["goal"], list(r["completed"]), conversation_id=r["episode"])
+            texts = [DONE if t is None else t for t, _ in result["ranking"]]
+            scores = recovered_logits([p for _, p in result["ranking"]], temperature)
+        else:
+            result = reasoning.plan(r["goal"], state=r.get("state"), constraints=list(r.get("constraints") or ()),
+                                    conversation_id=r["episode"])
+            texts = [t for t, _ in result["candidates"]]
+            p = np.clip(np.array([p for _, p in result["candidates"]], dtype=np.float64), PROB_FLOOR, 1 - PROB_FLOOR)
+            scores = temperature * np.log(p / (1 - p))
+        out.append({"texts": texts, "scores": scores, "steps": result["steps"]})
     reasoning.reset_carry()
     return out
 

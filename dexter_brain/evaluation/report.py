@@ -202,13 +202,16 @@ def _cost(report: dict, plots: list[str]) -> list[str]:
     rows = []
     for kind, names in calls.items():
         for name in names:
-            rows.append([kind, (report.get("parameters") or {}).get(kind), (report.get("size_mb") or {}).get(kind),
-                         f"`{name}`", (report.get("latency_ms") or {}).get(name),
-                         (report.get("latency_ms_p95") or {}).get(name)])
+            size = (report.get("size_mb") or {}).get(kind)
+            rows.append([kind, (report.get("parameters") or {}).get(kind), _f(size, 2), f"`{name}`",
+                         _f((report.get("latency_ms") or {}).get(name), 1),
+                         _f((report.get("latency_ms_p95") or {}).get(name), 1)])
     out = _table(["TRM", "parameters", "size MB", "call", "p50 ms", "p95 ms"], rows, (0, 3))
     out += ["", f"Total size on disk: {_f((report.get('size_mb') or {}).get('total'))} MB."]
     seconds = report.get("build_seconds") or {}
-    out += ["", *_table(["stage", "seconds"], [[k, v] for k, v in seconds.items()])]
+    order = ["generate", "train", "calibrate", "evaluate", "total"]
+    stages = [k for k in order if k in seconds] + sorted(k for k in seconds if k not in order)
+    out += ["", *_table(["stage", "seconds"], [[k, _f(seconds[k], 1)] for k in stages])]
     out += ["", "Stages not run in this process are n/a; `evaluate` includes `calibrate`; `total` sums generate, "
                 "train and evaluate."]
     return out + (["", "![latency](latency.png)"] if "latency.png" in plots else [])
@@ -222,6 +225,7 @@ def render_markdown(report: dict, plots: list[str] = ()) -> str:
     corpus = f"test split mined from `{data['raw_dir']}`" if data.get("raw_dir") else \
         f"test split of `{data.get('data_dir')}`"
     match = data.get("models_trained_on_data_dir")
+    match_text = "yes" if match else "NO: the numbers below mix corpora" if match is False else "unknown"
     lines = [
         "# dexter-brain evaluation report", "",
         f"- Date: {report.get('created_at')}",
@@ -229,7 +233,7 @@ def render_markdown(report: dict, plots: list[str] = ()) -> str:
         f"({machine.get('torch_threads')} threads), Python {machine.get('python')}",
         f"- Command: `{report.get('command')}`",
         f"- Data: {corpus} (fingerprint `{str(report.get('fingerprint'))[:12]}`); models trained on "
-        f"`{data.get('data_dir')}`: {'yes' if match else 'NO: the numbers below mix corpora' if match is False else 'unknown'}",
+        f"`{data.get('data_dir')}`: {match_text}",
         "", "## Headline", "", *headline(report), "", *_summary(report), "",
         "Targets are the ones set for the scale-1 embedded sample; on other data they are a reference, not a "
         "promise. Baselines see the same bank, tools, goals and test queries as the TRMs.", "",
@@ -278,6 +282,7 @@ def write_plots(report: dict, out_dir: Path) -> list[str]:
         for name, values in curves.items():
             if name != "k" and any(v is not None for v in values):
                 ax.plot(curves["k"], [v if v is not None else float("nan") for v in values], marker=".", label=name)
+        ax.set_xticks([1, 5, 10, 15, 20])
         ax.set(xlabel="k", ylabel="recall@k", title="Memory: recall@k on the test split", ylim=(0, 1))
         ax.grid(alpha=0.3)
         ax.legend()
@@ -304,8 +309,11 @@ def write_plots(report: dict, out_dir: Path) -> list[str]:
             total = sum(counts.values())
             xs = [int(s) + (j - (len(hist) - 1) / 2) * width for s in counts]
             ax.bar(xs, [c / total for c in counts.values()], width=width, label=kind)
-        ax.set(xlabel="recursion (supervision) steps used", ylabel="share of calls", title="Halting")
-        ax.legend()
+        most = max(int(k) for counts in hist.values() for k in counts)
+        ax.set_xticks(range(1, most + 1))
+        ax.set(xlabel="recursion (supervision) steps used", ylabel="share of calls", title="Halting",
+               xlim=(0.5, most + 0.5), ylim=(0, 1.1))
+        ax.legend(loc="upper left")
         save(fig, "steps.png")
     samples = {k: v for k, v in ((report.get("distributions") or {}).get("latency_ms") or {}).items() if v}
     if samples:

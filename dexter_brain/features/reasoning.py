@@ -12,7 +12,7 @@ import difflib
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -43,6 +43,31 @@ class Candidate:
 
 
 @dataclass
+class _Neighbourhood:
+    """A goal's nearest plans and the candidates they give, before any step is completed."""
+
+    goal: str
+    near: list[tuple[int, float]]
+    total: float
+    candidates: list[Candidate]
+    occurrences: list[tuple[int, float, str | None]]
+    """Each admitted step occurrence in (neighbour rank, step) order: candidate row, similarity share, and
+    the step before it in its plan (None for a first step)."""
+    mean_length: float
+    static: np.ndarray
+    """(K, F) float64 feature rows with the columns that depend on the completed steps left at 0."""
+    similarities: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def similarity_to(self, step: str) -> np.ndarray:
+        """``step_similarity`` of every candidate to a completed step (cached: later prefixes repeat it)."""
+        found = self.similarities.get(step)
+        if found is None:
+            found = self.similarities[step] = np.array(
+                [step_similarity(c.text, step) for c in self.candidates], dtype=np.float64).reshape(-1)
+        return found
+
+
+@dataclass
 class StepCandidates:
     """The candidate steps for one goal and what the neighbourhood says about plan length."""
 
@@ -50,6 +75,17 @@ class StepCandidates:
     query_feats: np.ndarray
     mean_length: float
     num_neighbours: int
+    neighbourhood: _Neighbourhood | None = field(default=None, repr=False, compare=False)
+    """Where the items came from, so ``features`` can reuse what depends only on the goal."""
+
+
+def _same_items(source: list[Candidate], items: list[Candidate]) -> bool:
+    """Whether ``items`` are ``source`` (in order, by text) plus at most the end-of-plan candidate."""
+    n = len(source)
+    if any(c.text == DONE for c in source):  # a stored step spelled like the end marker: take the long way
+        return False
+    return (len(items) - n in (0, 1) and all(a.text == b.text for a, b in zip(source, items))
+            and all(c.text == DONE for c in items[n:]))
 
 
 @lru_cache(maxsize=4096)
@@ -87,57 +123,98 @@ class ReasoningFeaturizer:
         self.frequency = counts
         self.max_frequency = np.log1p(max(counts.values(), default=0)) or 1.0
         self.mean_length = float(np.mean([len(p["steps"]) for p in self.plans])) if self.plans else 4.0
+        self._cache: dict[tuple[str, str | None], _Neighbourhood] = {}
 
     def neighbours(self, goal: str, exclude_group: str | None = None) -> list[tuple[int, float]]:
         idx, scores = self.index.top_k(content_words(goal), NEIGHBOUR_PLANS + 4)
         out = [(int(i), float(s)) for i, s in zip(idx, scores) if self.plans[i].get("group") != exclude_group]
         return out[:NEIGHBOUR_PLANS]
 
-    def candidates(self, goal: str, completed: Sequence[str] = (), exclude_group: str | None = None,
-                   with_done: bool = False) -> StepCandidates:
-        """Candidate steps and the query features for a goal (and the steps completed so far)."""
+    def _neighbourhood(self, goal: str, exclude_group: str | None) -> _Neighbourhood:
+        """The part of ``candidates`` and ``features`` that depends only on the goal (cached: every prefix
+        of a plan asks for the same goal)."""
+        key = (goal, exclude_group)
+        found = self._cache.get(key)
+        if found is not None:
+            return found
         near = self.neighbours(goal, exclude_group)
         total = sum(s for _, s in near) or 1.0
-        by_key: dict[str, Candidate] = {}
-        last = completed[-1] if completed else None
+        by_key: dict[str, int] = {}
+        cands: list[Candidate] = []
+        occurrences: list[tuple[int, float, str | None]] = []
         for rank, (i, sim) in enumerate(near):
             plan = self.plans[i]
             steps = [adapt_step(s, plan["goal"], goal) for s in plan["steps"]]
             n = len(steps)
             for j, step in enumerate(steps):
-                key = normalize(step)
-                c = by_key.get(key)
-                if c is None:
+                key_ = normalize(step)
+                k = by_key.get(key_)
+                if k is None:
                     if len(by_key) >= MAX_CANDIDATES:
                         continue
-                    c = by_key[key] = Candidate(text=step, positions=[])
+                    k = by_key[key_] = len(cands)
+                    cands.append(Candidate(text=step, positions=[]))
+                c = cands[k]
                 c.support += sim / total
                 c.occurrences += 1
                 c.positions.append(j / max(n - 1, 1))
                 if rank < c.best_rank:
                     c.best_rank, c.best_similarity = rank, sim / (near[0][1] or 1.0)
-                if last is not None and j > 0 and step_similarity(steps[j - 1], last) >= STEP_MATCH_THRESHOLD:
-                    c.follows_last += sim / total
-                elif last is None and j == 0:
-                    c.follows_last += sim / total
-        cands = list(by_key.values())
+                occurrences.append((k, sim / total, steps[j - 1] if j > 0 else None))
+        lengths = [len(self.plans[i]["steps"]) for i, _ in near] or [self.mean_length]
+        mean_len = float(np.average(lengths, weights=[s for _, s in near] or None))
+        goal_words = set(content_words(goal))
+        num_near = max(len(near), 1)
+        static = np.zeros((len(cands), len(CANDIDATE_FEATURES)), dtype=np.float64)
+        for k, c in enumerate(cands):
+            words = set(content_words(c.text))
+            mean_pos = float(np.mean(c.positions)) if c.positions else 0.5
+            static[k] = (
+                c.support, 1.0 / (1 + c.best_rank), c.best_similarity, mean_pos,
+                len(words & goal_words) / max(len(words), 1),
+                np.log1p(self.frequency.get(normalize(c.text), 0)) / self.max_frequency,
+                0.0, 0.0, 0.0, 0.0, 0.0, c.occurrences / num_near,
+            )
+        found = _Neighbourhood(goal=goal, near=near, total=total, candidates=cands, occurrences=occurrences,
+                               mean_length=mean_len, static=static)
+        if len(self._cache) >= 1024:
+            self._cache.clear()
+        self._cache[key] = found
+        return found
+
+    def candidates(self, goal: str, completed: Sequence[str] = (), exclude_group: str | None = None,
+                   with_done: bool = False) -> StepCandidates:
+        """Candidate steps and the query features for a goal (and the steps completed so far)."""
+        hood = self._neighbourhood(goal, exclude_group)
+        near, total = hood.near, hood.total
+        cands = [Candidate(text=c.text, support=c.support, best_rank=c.best_rank,
+                           best_similarity=c.best_similarity, positions=list(c.positions),
+                           occurrences=c.occurrences) for c in hood.candidates]
+        last = completed[-1] if completed else None
+        for k, share, previous in hood.occurrences:
+            if last is not None and previous is not None and step_similarity(previous, last) >= STEP_MATCH_THRESHOLD:
+                cands[k].follows_last += share
+            elif last is None and previous is None:
+                cands[k].follows_last += share
         if with_done:
             done = Candidate(text=DONE, positions=[1.0])
             done.support = sum(s for i, s in near if len(self.plans[i]["steps"]) <= len(completed)) / total
             cands.append(done)
-        lengths = [len(self.plans[i]["steps"]) for i, _ in near] or [self.mean_length]
-        mean_len = float(np.average(lengths, weights=[s for _, s in near] or None))
+        mean_len = hood.mean_length
         query_feats = np.array([
             float(with_done), np.log1p(len(completed)) / 2, np.log1p(near[0][1] if near else 0.0) / 3,
             np.log1p(mean_len) / 3, len(completed) / max(mean_len, 1.0),
         ], dtype=np.float32)
         return StepCandidates(items=cands, query_feats=query_feats, mean_length=mean_len,
-                              num_neighbours=len(near))
+                              num_neighbours=len(near), neighbourhood=hood)
 
     def features(self, goal: str, cands: StepCandidates, completed: Sequence[str] = ()) -> np.ndarray:
         """(K, F) features of the candidate steps."""
-        goal_words = set(content_words(goal))
         progress = len(completed) / max(cands.mean_length, 1.0)
+        hood = cands.neighbourhood
+        if hood is not None and hood.goal == goal and _same_items(hood.candidates, cands.items):
+            return self._features_from(hood, cands, completed, progress)
+        goal_words = set(content_words(goal))
         near = max(cands.num_neighbours, 1)
         out = np.zeros((len(cands.items), len(CANDIDATE_FEATURES)), dtype=np.float32)
         for k, c in enumerate(cands.items):
@@ -155,6 +232,24 @@ class ReasoningFeaturizer:
                 max((step_similarity(c.text, s) for s in completed), default=0.0),
                 c.follows_last, abs(mean_pos - min(progress, 1.0)), 0.0, 0.0, c.occurrences / near,
             )
+        return out
+
+    def _features_from(self, hood: _Neighbourhood, cands: StepCandidates, completed: Sequence[str],
+                       progress: float) -> np.ndarray:
+        """``features`` for candidates that came from ``hood`` unchanged: its goal-only columns plus the
+        columns that depend on the completed steps."""
+        n = len(hood.candidates)
+        out = np.zeros((len(cands.items), len(CANDIDATE_FEATURES)), dtype=np.float32)
+        rows = hood.static.copy()
+        if completed:
+            rows[:, 6] = np.max([hood.similarity_to(s) for s in completed], axis=0)
+        rows[:, 7] = [c.follows_last for c in cands.items[:n]]
+        rows[:, 8] = np.abs(rows[:, 3] - min(progress, 1.0))
+        out[:n] = rows
+        for k in range(n, len(cands.items)):  # the end-of-plan candidate
+            out[k, CANDIDATE_FEATURES.index("is_done")] = 1.0
+            out[k, CANDIDATE_FEATURES.index("done_support")] = cands.items[k].support
+            out[k, CANDIDATE_FEATURES.index("position_gap")] = abs(1.0 - min(progress, 1.0))
         return out
 
     def to_state(self) -> dict:

@@ -25,6 +25,20 @@ QUERY_FEATURES = ("has_error", "num_available", "length", "knn_top", "has_contex
 NEIGHBOURS = 20
 
 
+@dataclass(frozen=True)
+class _ToolText:
+    """What the features need of one tool that does not depend on the task."""
+
+    doc: list[str]
+    doc_set: frozenset[str]
+    doc_counts: tuple[tuple[str, int], ...]
+    name_words: frozenset[str]
+    desc_words: frozenset[str]
+    prior: float
+    fail_rate: float
+    has_description: float
+
+
 @dataclass
 class TaskView:
     text: str
@@ -62,6 +76,7 @@ class ToolFeaturizer:
         vocabulary = {w for ws in self.tool_words.values() for w in ws}
         vocabulary.update(w for r in self.logged for w in content_words(r["task"]))
         self.spelling = SpellingIndex(vocabulary)
+        self._tools: dict[str, _ToolText] = {}
 
     def _doc(self, name: str) -> list[str]:
         desc = self.catalogue.get(name, {}).get("description") or ""
@@ -76,6 +91,7 @@ class ToolFeaturizer:
             return
         self.catalogue[name] = {"name": name, "description": description}
         self.tool_words[name] = self._doc(name)
+        self._tools.pop(name, None)
         for w in self.tool_words[name]:
             self.spelling.add(w)
 
@@ -95,13 +111,29 @@ class ToolFeaturizer:
         return np.array([float(bool(previous_error)), np.log1p(len(available)) / 4, np.log1p(len(view.tokens)) / 3,
                          np.log1p(top) / 3, float(bool(view.context_set))], dtype=np.float32)
 
+    def _tool(self, name: str) -> _ToolText:
+        """The words and log statistics of a tool, computed once (until ``add_tool`` changes it)."""
+        info = self._tools.get(name)
+        if info is None:
+            doc = self.tool_words.get(name) or self._doc(name)
+            calls = self.calls.get(name, 0)
+            info = self._tools[name] = _ToolText(
+                doc=doc, doc_set=frozenset(doc), doc_counts=tuple(Counter(doc).items()),
+                name_words=frozenset(words(name)), desc_words=frozenset(content_words(self.describe(name) or "")),
+                prior=np.log1p(self.successes.get(name, 0)) / self.max_prior,
+                fail_rate=(self.errors.get(name, 0) + 0.5) / (calls + 2),
+                has_description=float(bool(self.describe(name))),
+            )
+        return info
+
     def features(self, view: TaskView, available: Sequence[str], previous_tool: str | None = None,
                  previous_error: str | None = None) -> np.ndarray:
         """(K, F) features of the available tools for the task."""
-        docs = [self.tool_words.get(n) or self._doc(n) for n in available]
-        bm25 = _bm25_against(view.tokens, docs, self.tool_index)
+        tools = [self._tool(n) for n in available]
+        bm25 = _bm25_of(view.tokens, tools, self.tool_index)
         best = float(bm25.max()) if len(bm25) else 0.0
-        order = {i: r for r, i in enumerate(np.argsort(-bm25, kind="stable"))}
+        rank = np.empty(len(bm25), dtype=np.int64)
+        rank[np.argsort(-bm25, kind="stable")] = np.arange(len(bm25))
         total = sum(s for _, s in view.neighbours) or 1.0
         votes: Counter[str] = Counter()
         best_sim: dict[str, float] = {}
@@ -115,28 +147,30 @@ class ToolFeaturizer:
             failed |= {n for n in available if words(n) and set(words(n)) <= error_words}
         after = self.after_failure.get(previous_tool, Counter()) if previous_tool else Counter()
         after_total = sum(after.values()) or 1
-        q_idf = sum(self.tool_index.idf(t) for t in view.token_set) or 1.0
+        q = view.token_set
+        q_idf = sum(self.tool_index.idf(t) for t in q) or 1.0
         out = np.zeros((len(available), len(CANDIDATE_FEATURES)), dtype=np.float32)
-        for k, name in enumerate(available):
-            name_words = set(words(name))
-            desc_words = set(content_words(self.describe(name) or ""))
-            doc = set(docs[k])
-            calls = self.calls.get(name, 0)
-            out[k] = (
-                np.log1p(bm25[k]) / 3,
-                bm25[k] / best if best > 0 else 0.0,
-                1.0 / (1 + order[k]) if bm25[k] > 0 else 0.0,
-                len(view.token_set & name_words) / max(len(name_words), 1),
-                sum(self.tool_index.idf(t) for t in view.token_set & desc_words) / q_idf,
+        out[:, 0] = np.log1p(bm25) / 3
+        if best > 0:
+            out[:, 1] = bm25 / np.float32(best)
+        out[:, 2] = np.where(bm25 > 0, 1.0 / (1 + rank), 0.0)
+        columns = [[] for _ in range(3, len(CANDIDATE_FEATURES))]
+        for name, tool in zip(available, tools):
+            desc_shared = q & tool.desc_words
+            for column, value in zip(columns, (
+                len(q & tool.name_words) / max(len(tool.name_words), 1),
+                sum(self.tool_index.idf(t) for t in desc_shared) / q_idf if desc_shared else 0 / q_idf,
                 votes.get(name, 0.0),
                 best_sim.get(name, 0.0) / top if top > 0 else 0.0,
-                np.log1p(self.successes.get(name, 0)) / self.max_prior,
-                (self.errors.get(name, 0) + 0.5) / (calls + 2),
+                tool.prior,
+                tool.fail_rate,
                 float(name in failed),
-                len(view.context_set & doc) / max(len(doc), 1),
-                float(bool(self.describe(name))),
+                len(view.context_set & tool.doc_set) / max(len(tool.doc_set), 1),
+                tool.has_description,
                 after.get(name, 0) / after_total,
-            )
+            )):
+                column.append(value)
+        out[:, 3:] = np.array(columns, dtype=np.float64).T
         return out
 
     def to_state(self) -> dict:
@@ -147,16 +181,18 @@ class ToolFeaturizer:
         return cls(state["catalogue"], state["logged"])
 
 
-def _bm25_against(query: Sequence[str], docs: Sequence[Sequence[str]], ref: LexicalIndex,
-                  k1: float = 1.5, b: float = 0.75) -> np.ndarray:
-    """BM25 of the query against a handful of documents, with IDF taken from the whole catalogue."""
-    if not docs:
+def _bm25_of(query: Sequence[str], tools: Sequence[_ToolText], ref: LexicalIndex,
+             k1: float = 1.5, b: float = 0.75) -> np.ndarray:
+    """BM25 of the query against the tools' documents, with IDF taken from the whole catalogue."""
+    if not tools:
         return np.zeros(0, dtype=np.float32)
-    avg = sum(len(d) for d in docs) / len(docs) or 1.0
+    avg = sum(len(t.doc) for t in tools) / len(tools) or 1.0
     q = set(query)
-    out = np.zeros(len(docs), dtype=np.float32)
-    for i, d in enumerate(docs):
-        tf = Counter(t for t in d if t in q)
-        norm = k1 * (1 - b + b * len(d) / avg)
-        out[i] = sum(ref.idf(t) * f * (k1 + 1) / (f + norm) for t, f in tf.items())
+    out = np.zeros(len(tools), dtype=np.float32)
+    for i, tool in enumerate(tools):
+        if q.isdisjoint(tool.doc_set):
+            continue
+        norm = k1 * (1 - b + b * len(tool.doc) / avg)
+        # Terms in the order they first occur in the document, as a Counter of the document gives them.
+        out[i] = sum(ref.idf(t) * f * (k1 + 1) / (f + norm) for t, f in tool.doc_counts if t in q)
     return out

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import date, datetime, timezone
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from dexter_brain.raw.records import ToolSpec
@@ -207,6 +208,13 @@ def to_id_list(value: Any) -> tuple[str, ...]:
         raise FieldError(f"array item: {error}") from None
 
 
+@lru_cache(maxsize=1 << 14)
+def _tool_spec(name: str, description: str | None) -> ToolSpec:
+    # Specs are frozen and repeat on every logged call (the same dozen tools offered each time): one shared
+    # object per (name, description) keeps a large tool log from holding millions of identical records.
+    return ToolSpec(name=name, description=description)
+
+
 def to_tool_specs(value: Any) -> tuple[ToolSpec, ...]:
     """``available_tools``: names or ``{name, description}`` objects, as an array or JSON text."""
     specs = []
@@ -218,10 +226,10 @@ def to_tool_specs(value: Any) -> tuple[ToolSpec, ...]:
             description = item.get("description")
             if name is None:
                 raise FieldError(f"tool entry without a name: {_shown(item)}")
-            specs.append(ToolSpec(name=to_id(name), description=None if description is None else to_text(description)))
+            specs.append(_tool_spec(to_id(name), None if description is None else to_text(description)))
         else:
             try:
-                specs.append(ToolSpec(name=to_id(item)))
+                specs.append(_tool_spec(to_id(item), None))
             except FieldError:
                 raise FieldError(f"expected a tool name or {{name, description}}, got {_shown(item)}") from None
     return tuple(specs)

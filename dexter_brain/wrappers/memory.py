@@ -228,11 +228,11 @@ class MemoryTRM:
             null = float(out.null_score[b])
             probs = softmax(np.append(scores, null), core.calibration.temperature)
             order = np.argsort(-scores, kind="stable")[:k]
-            memories = [{"id": facts[b][i]["id"], "text": facts[b][i]["text"], "score": round(float(probs[i]), 6),
+            memories = [{"id": facts[b][i]["id"], "text": facts[b][i]["text"], "score": float(probs[i]),
                          "source": facts[b][i]["source"]} for i in order]
             confidence = float(probs[order[0]]) if n else 0.0
             abstain = n == 0 or probs[-1] >= confidence or confidence < core.calibration.abstain_below
-            results.append({"memories": memories, "confidence": round(confidence, 6), "abstain": bool(abstain),
+            results.append({"memories": memories, "confidence": confidence, "abstain": bool(abstain),
                             "steps": int(steps[b])})
             if not abstain:
                 # The next turn's focus: the memories this answer is about (those close to the best).

@@ -94,7 +94,8 @@ class ReasoningTRM:
 
         Returns:
             ``plan_steps`` (ordered list of strings; empty when no stored plan resembles the goal),
-            ``complexity`` (simple | moderate | complex), ``confidence`` (0-1), ``steps`` (recursion steps).
+            ``complexity`` (simple | moderate | complex), ``confidence`` (0-1), ``steps`` (recursion steps),
+            ``candidates``: every candidate step with its probability of belonging to the plan, best first.
         """
         goal = validate_text(goal, "goal")
         state = validate_text(state, "state", allow_empty=True) if state is not None else None
@@ -105,7 +106,8 @@ class ReasoningTRM:
         out = result.out
         n = len(texts)
         if n == 0:
-            return {"plan_steps": [], "complexity": "simple", "confidence": 0.0, "steps": int(result.steps[0])}
+            return {"plan_steps": [], "complexity": "simple", "confidence": 0.0, "steps": int(result.steps[0]),
+                    "candidates": []}
         probs = torch.sigmoid(out.scores[0, :n].float() / self.core.calibration.temperature).cpu().numpy()
         positions = out.position[0, :n].float().cpu().numpy()
         chosen = [i for i in range(n) if probs[i] > 0.5] or [int(np.argmax(probs))]
@@ -115,15 +117,17 @@ class ReasoningTRM:
         outside = [1 - probs[i] for i in range(n) if i not in chosen]
         confidence = inside * (float(np.prod(outside) ** (1 / len(outside))) if outside else 1.0)
         complexity = COMPLEXITY[int(out.complexity_logits[0].argmax())]
-        return {"plan_steps": [texts[i] for i in chosen], "complexity": complexity,
-                "confidence": round(confidence, 6), "steps": int(result.steps[0])}
+        order = np.argsort(-probs, kind="stable")
+        return {"plan_steps": [texts[i] for i in chosen], "complexity": complexity, "confidence": confidence,
+                "steps": int(result.steps[0]), "candidates": [(texts[i], float(probs[i])) for i in order]}
 
     def next_step(self, goal: str, completed: list[str] | None = None, conversation_id: str = "default") -> dict:
         """The step that should follow ``completed`` on the way to ``goal``.
 
         Returns:
             ``next_step`` (a string, or None when the plan is done), ``done`` (bool), ``confidence``
-            (calibrated probability of the choice), ``steps`` (recursion steps).
+            (calibrated probability of the choice), ``steps`` (recursion steps), ``ranking``: the candidate
+            next steps with their probabilities, best first (None stands for "done").
         """
         goal = validate_text(goal, "goal")
         completed = _steps(completed, "completed")
@@ -138,8 +142,10 @@ class ReasoningTRM:
         probs = softmax(scores, self.core.calibration.temperature)
         best = int(np.argmax(probs))
         done = texts[best] == DONE
-        return {"next_step": None if done else texts[best], "done": done, "confidence": round(float(probs[best]), 6),
-                "steps": int(result.steps[0])}
+        order = [i for i in np.argsort(-probs, kind="stable") if probs[i] > 0]
+        return {"next_step": None if done else texts[best], "done": done, "confidence": float(probs[best]),
+                "steps": int(result.steps[0]),
+                "ranking": [(None if texts[i] == DONE else texts[i], float(probs[i])) for i in order]}
 
     def reset_carry(self, conversation_id: str | None = None) -> None:
         self.core.carries.reset(conversation_id)

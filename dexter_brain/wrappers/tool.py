@@ -91,7 +91,7 @@ class ToolTRM:
         return torch.stack([self._vectors[t] for t in tools])
 
     def select_tool(self, task: str, available_tools=None, context=None, previous_error: str | None = None,
-                    conversation_id: str = "default") -> dict:
+                    conversation_id: str = "default", failed_tool: str | None = None) -> dict:
         """Rank the available tools for ``task`` and pick one.
 
         Args:
@@ -100,6 +100,8 @@ class ToolTRM:
             context: The UI context (a dict, flattened like the logs, or text).
             previous_error: The error of the call that just failed in this conversation, if any.
             conversation_id: Whose carry to start from and update.
+            failed_tool: The tool whose call failed, when the app knows it; otherwise the tool this
+                conversation's carry selected last is taken to be the one that failed.
 
         Returns:
             ``selected_tool``; ``confidence`` (calibrated probability); ``abstain`` (confidence below the
@@ -110,11 +112,11 @@ class ToolTRM:
             TypeError / ValueError: A bad task, tool list, context or error message.
         """
         return self.select_tool_many([task], [available_tools], [context], [previous_error],
-                                     conversation_ids=[conversation_id])[0]
+                                     conversation_ids=[conversation_id], failed_tools=[failed_tool])[0]
 
     def select_tool_many(self, tasks: list[str], available_tools: list | None = None, contexts: list | None = None,
-                         previous_errors: list | None = None, conversation_ids: list[str] | str = "default"
-                         ) -> list[dict]:
+                         previous_errors: list | None = None, conversation_ids: list[str] | str = "default",
+                         failed_tools: list | None = None) -> list[dict]:
         """``select_tool`` for a batch."""
         n = len(tasks)
         tasks = [validate_text(t, "task") for t in tasks]
@@ -122,14 +124,17 @@ class ToolTRM:
         contexts = [self._context(c) for c in (contexts or [None] * n)]
         errors = [validate_text(e, "previous_error", allow_empty=True) if e is not None else None
                   for e in (previous_errors or [None] * n)]
-        if not (len(tools) == len(contexts) == len(errors) == n):
-            raise ValueError("tasks, available_tools, contexts and previous_errors must have the same length")
+        failed = [validate_text(f, "failed_tool") if f is not None else None for f in (failed_tools or [None] * n)]
+        if not (len(tools) == len(contexts) == len(errors) == len(failed) == n):
+            raise ValueError("tasks, available_tools, contexts, previous_errors and failed_tools must have the "
+                             "same length")
         ids = check_conversations(conversation_ids, n)
         results: list[dict | None] = [None] * n
         for wave in split_by_conversation(ids):
             with self.core.conversations.hold([ids[i] for i in wave]):
                 outs = self._call([tasks[i] for i in wave], [tools[i] for i in wave], [contexts[i] for i in wave],
-                                  [errors[i] or None for i in wave], [ids[i] for i in wave])
+                                  [errors[i] or None for i in wave], [ids[i] for i in wave],
+                                  [failed[i] for i in wave])
                 for i, r in zip(wave, outs):
                     results[i] = r
         return results
@@ -143,7 +148,7 @@ class ToolTRM:
         return validate_text(context, "context", allow_empty=True)
 
     @torch.inference_mode()
-    def _call(self, tasks, tools, contexts, errors, conversation_ids) -> list[dict]:
+    def _call(self, tasks, tools, contexts, errors, conversation_ids, failed) -> list[dict]:
         core, model = self.core, self.core.model
         with core.lock:
             lists = []
@@ -155,9 +160,9 @@ class ToolTRM:
                         self.featurizer.add_tool(name, desc)
                 lists.append([(n, d or self.featurizer.describe(n)) for n, d in t])
             previous = []
-            for cid, err in zip(conversation_ids, errors):
-                carry = core.carries.get(cid) if (core.use_carry and err) else None
-                previous.append(carry.extra.get("last_tool") if carry is not None else None)
+            for cid, err, tool in zip(conversation_ids, errors, failed):
+                carry = core.carries.get(cid) if (core.use_carry and err and tool is None) else None
+                previous.append(tool or (carry.extra.get("last_tool") if carry is not None else None))
             views = [self.featurizer.view(task, ctx) for task, ctx in zip(tasks, contexts)]
             names = [[n for n, _ in lst] for lst in lists]
             feats = [self.featurizer.features(v, nm, p, e) for v, nm, p, e in zip(views, names, previous, errors)]
@@ -187,10 +192,10 @@ class ToolTRM:
             error_p = float(torch.sigmoid(out.fail_logit[b, best])) if out.fail_logit is not None else 0.0
             confidence = float(probs[best])
             results.append({
-                "selected_tool": names[b][best], "confidence": round(confidence, 6),
+                "selected_tool": names[b][best], "confidence": confidence,
                 "abstain": confidence < core.calibration.abstain_below,
-                "ranking": [(names[b][i], round(float(probs[i]), 6)) for i in order],
-                "predicted_error": error_p > 0.5, "error_probability": round(error_p, 6),
+                "ranking": [(names[b][i], float(probs[i])) for i in order],
+                "predicted_error": error_p > 0.5, "error_probability": error_p,
                 "steps": int(result.steps[b]),
             })
             extras.append({"last_tool": names[b][best]})
