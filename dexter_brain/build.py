@@ -63,7 +63,7 @@ class BuildState:
 def build_brain(raw: str | Path | None = None, datasets_dir: str | Path = "datasets/offline",
                 models_dir: str | Path = "models", *, device: str = "auto", seed: int = 0, quick: bool = False,
                 resume: bool = False, scale: float = 1.0, sample_dir: str | Path = DEFAULT_SAMPLE_DIR,
-                show_progress_bar: bool | None = None) -> dict:
+                threads: int | None = None, show_progress_bar: bool | None = None) -> dict:
     """Build the whole brain from a raw directory (or the embedded sample).
 
     Args:
@@ -75,6 +75,7 @@ def build_brain(raw: str | Path | None = None, datasets_dir: str | Path = "datas
         quick: A small budget for smoke runs (well under a minute on 2 cores).
         resume: Skip finished stages and continue training from ``last/`` checkpoints.
         scale: Size of the embedded sample (ignored with ``raw``).
+        threads: CPU threads for torch while training (None: torch's default).
         sample_dir: Where the embedded sample is generated.
         show_progress_bar: None means on when logging shows INFO.
 
@@ -117,7 +118,7 @@ def build_brain(raw: str | Path | None = None, datasets_dir: str | Path = "datas
             shutil.rmtree(models_dir / kind, ignore_errors=True)
         t = time.perf_counter()
         result = train_trm(kind, datasets_dir, models_dir / kind, quick=quick, seed=seed, device=device,
-                           resume=resume, show_progress_bar=show_progress_bar)
+                           resume=resume, show_progress_bar=show_progress_bar, num_threads=threads)
         summary = {k: result[k] for k in ("steps", "best_metric", "primary_metric", "examples_per_second")}
         state.finish(stage, time.perf_counter() - t, **summary)
         trained[kind] = state.stages[stage]

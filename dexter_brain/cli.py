@@ -58,6 +58,7 @@ def build_parser(prog: str = "build_trm_brain.py") -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, default=1.0, help="size of the embedded sample (without --raw)")
     p.add_argument("--quick", action="store_true", help="a small budget for a smoke run (under a minute)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted build where it stopped")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
     p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
     return p
 
@@ -69,7 +70,8 @@ def main_build(argv: list[str] | None = None, prog: str = "build_trm_brain.py") 
 
     try:
         summary = build_brain(args.raw, args.datasets_dir, args.models_dir, device=args.device, seed=args.seed,
-                              quick=args.quick, resume=args.resume, scale=args.scale, show_progress_bar=show)
+                              quick=args.quick, resume=args.resume, scale=args.scale, threads=args.threads,
+                              show_progress_bar=show)
     except _known_errors() as exc:
         return _fail(str(exc))
     print(format_build_summary(summary))

@@ -188,6 +188,9 @@ class TrainConfig(_Config):
     """Where to train; ``auto`` picks CUDA when available."""
     deterministic: bool = False
     """Turn on ``torch.use_deterministic_algorithms`` (slower; the golden test uses it)."""
+    num_threads: int | None = Field(default=None, ge=1)
+    """CPU threads for torch; None keeps torch's default. One thread avoids threads spinning against
+    other busy processes (the matrices here are small)."""
     show_progress_bar: bool | None = None
     """Progress bar; None means on when the logger shows INFO."""
 
@@ -220,3 +223,5 @@ class InferConfig(_Config):
     """Step limit at inference; None uses the model's ``max_supervision_steps``."""
     batch_size: int = 64
     """Batch size for the ``*_many`` calls."""
+    num_threads: int | None = Field(default=None, ge=1)
+    """If set, ``torch.set_num_threads`` at load (process-wide; None leaves the host's setting alone)."""

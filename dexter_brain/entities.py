@@ -14,6 +14,9 @@ class EntityIndex:
     def __init__(self, names: Iterable[tuple[str, Iterable[str]]] = ()):
         self.canonical: dict[tuple[str, ...], str] = {}
         self.by_first: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+        # First word -> the lengths of the names starting with it, longest first: a text is matched with a
+        # few dictionary lookups per word, however many names share a first word ("the ...").
+        self._lengths: dict[str, list[int]] = {}
         self.aliases: dict[str, list[str]] = defaultdict(list)
         for name, aliases in names:
             self.add(name, aliases)
@@ -26,6 +29,10 @@ class EntityIndex:
                 continue
             self.canonical[key] = name
             self.by_first[key[0]].append(key)
+            lengths = self._lengths.setdefault(key[0], [])
+            if len(key) not in lengths:
+                lengths.append(len(key))
+                lengths.sort(reverse=True)
             if surface != name:
                 self.aliases[name].append(surface)
 
@@ -37,9 +44,11 @@ class EntityIndex:
         tokens = normalize(text).split()
         found: set[str] = set()
         for i, tok in enumerate(tokens):
-            for key in self.by_first.get(tok, ()):
-                if tuple(tokens[i:i + len(key)]) == key:
-                    found.add(self.canonical[key])
+            for length in self._lengths.get(tok, ()):
+                if i + length <= len(tokens):
+                    name = self.canonical.get(tuple(tokens[i:i + length]))
+                    if name is not None:
+                        found.add(name)
         return found
 
     def main_entity(self, text: str) -> str | None:
@@ -47,9 +56,15 @@ class EntityIndex:
         tokens = normalize(text).split()
         best, best_len = None, 0
         for i, tok in enumerate(tokens):
-            for key in self.by_first.get(tok, ()):
-                if len(key) > best_len and tuple(tokens[i:i + len(key)]) == key:
-                    best, best_len = self.canonical[key], len(key)
+            for length in self._lengths.get(tok, ()):
+                if length <= best_len:
+                    break
+                if i + length > len(tokens):
+                    continue
+                name = self.canonical.get(tuple(tokens[i:i + length]))
+                if name is not None:
+                    best, best_len = name, length
+                    break
         return best
 
     def to_json(self) -> list[list]:

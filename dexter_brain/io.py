@@ -6,24 +6,38 @@ import hashlib
 import json
 import os
 import shutil
+import struct
+import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half of it."""
+def atomic_write_bytes(path: str | Path, data: bytes) -> str:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half of it.
+    Returns the file's sha256 (hex)."""
+    return atomic_write_chunks(path, (data,))
+
+
+def atomic_write_chunks(path: str | Path, chunks: Iterable[bytes | memoryview]) -> str:
+    """``atomic_write_bytes`` for data that comes in pieces, so the whole file is never held in memory.
+    Returns the file's sha256 (hex), computed on the way rather than by reading the file back."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    digest = hashlib.sha256()
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for chunk in chunks:
+                digest.update(chunk)
+                f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes the file owner-only; give it the usual mode
@@ -31,6 +45,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return digest.hexdigest()
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -46,9 +61,79 @@ def write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, dump_json(obj))
 
 
-def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
-    lines = [json.dumps(r, sort_keys=True, ensure_ascii=False) for r in rows]
-    atomic_write_text(path, "".join(line + "\n" for line in lines))
+def write_jsonl(path: str | Path, rows: Iterable[dict]) -> str:
+    """One JSON object a line (sorted keys), written as the rows come; returns the file's sha256 (hex)."""
+
+    def chunks():
+        lines = []
+        for r in rows:
+            lines.append(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n")
+            if len(lines) == 1024:
+                yield "".join(lines).encode("utf-8")
+                lines = []
+        yield "".join(lines).encode("utf-8")
+
+    return atomic_write_chunks(path, chunks())
+
+
+def write_safetensors(path: str | Path, arrays: Mapping[str, np.ndarray],
+                      written: Callable[[np.ndarray], None] | None = None) -> str:
+    """``safetensors.numpy.save`` written atomically, streaming each array from its own memory: a split of a
+    few hundred MiB is never copied into one ``bytes``. The bytes are those ``save`` gives (the header is
+    laid out the way the installed safetensors lays it out, checked on every call); anything unusual goes
+    through ``save`` itself. ``written`` is called with each piece of an array once it is on disk (for
+    memory the caller can give back). Returns the file's sha256 (hex)."""
+    from safetensors.numpy import save
+
+    header = _safetensors_header(arrays)
+    if header is None:
+        return atomic_write_bytes(path, save(dict(arrays)))
+
+    def chunks():
+        yield header
+        for name in json.loads(header[8:]):
+            array = np.ascontiguousarray(arrays[name])
+            rows = max(1, _WRITE_PIECE // max(array[:1].nbytes, 1)) if array.ndim else 1
+            for start in range(0, len(array) if array.ndim else 1, rows):
+                piece = array[start:start + rows] if array.ndim else array
+                if piece.size:
+                    yield memoryview(piece).cast("B")
+                    if written is not None:
+                        written(piece)
+
+    return atomic_write_chunks(path, chunks())
+
+
+_WRITE_PIECE = 32 << 20  # bytes of an array written at a time
+
+
+def _safetensors_header(arrays: Mapping[str, np.ndarray]) -> bytes | None:
+    """The 8-byte length and JSON header ``save`` would write for ``arrays``, or None when unsure."""
+    from safetensors.numpy import save
+
+    if sys.byteorder != "little" or any(a.dtype.byteorder == ">" for a in arrays.values()):
+        return None
+    # The library decides the order of the tensors and the dtype names: ask it with one-element stand-ins.
+    reference = save({name: np.zeros((1,), dtype=a.dtype) for name, a in arrays.items()})
+    length = struct.unpack("<Q", reference[:8])[0]
+    layout = json.loads(reference[8:8 + length])
+    if "__metadata__" in layout:
+        return None
+
+    def encode(shapes: dict[str, list[int]], sizes: dict[str, int]) -> bytes:
+        offset, entries = 0, {}
+        for name in layout:
+            entries[name] = {"dtype": layout[name]["dtype"], "shape": shapes[name],
+                             "data_offsets": [offset, offset + sizes[name]]}
+            offset += sizes[name]
+        text = json.dumps(entries, separators=(",", ":")).encode()
+        text += b" " * (-len(text) % 8)
+        return struct.pack("<Q", len(text)) + text
+
+    # The format check: the stand-ins' header (offsets in data order included) must come out as written.
+    if encode({n: [1] for n in layout}, {n: arrays[n].dtype.itemsize for n in layout}) != reference[:8 + length]:
+        return None
+    return encode({n: list(arrays[n].shape) for n in layout}, {n: arrays[n].nbytes for n in layout})
 
 
 def read_jsonl(path: str | Path) -> list[dict]:

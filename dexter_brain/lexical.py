@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -27,6 +28,10 @@ did have has had i me my mine we our you your he him his she her it its they the
 there here what whats can could would should will shall may might must please pls just also about into than
 too very s t d ll m re ve
 """.split())
+
+DENSE_ROW_SHARE = 32
+"""A word in more than 1/32 of the documents is scored as a whole dense row: adding a contiguous row costs
+less than scattering that many documents one by one."""
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
@@ -76,80 +81,184 @@ def jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
+class _Built:
+    """One immutable build of a LexicalIndex: queries read a build whole, so a rebuild started by another
+    thread (after an ``add``) never shows them half-made state."""
+
+    def __init__(self, docs: list[list[str]], live: np.ndarray, k1: float, b: float):
+        # Removed documents are indexed empty so positions stay stable.
+        corpus = [d if alive else [] for d, alive in zip(docs, live)]
+        self.n_docs = len(corpus)
+        self.live = live.copy()
+        self.is_all_live = bool(live.all())
+        self.n_live = max(int(live.sum()), 1)
+        self.df = Counter(t for d in corpus for t in set(d))
+        self.idf: dict[str, float] = {}
+        self.retriever: bm25s.BM25 | None = None
+        self.postings = None
+        self.dense: dict[int, np.ndarray] = {}
+        # bm25s cannot index a corpus without a single token (no documents yet, or all removed).
+        if self.df:
+            self.retriever = bm25s.BM25(k1=k1, b=b)
+            self.retriever.index(corpus, show_progress=False)
+            self.postings = _postings_of(self.retriever)
+            if self.postings is not None:
+                # Common words are kept as whole dense rows, made here so processes forked later share them.
+                data, indices, indptr, _ = self.postings
+                for i in np.flatnonzero(np.diff(indptr) > self.n_docs // DENSE_ROW_SHARE).tolist():
+                    row = np.zeros(self.n_docs, dtype=np.float32)
+                    row[indices[indptr[i]:indptr[i + 1]]] = data[indptr[i]:indptr[i + 1]]
+                    self.dense[i] = row
+
+    def word_ids(self, query: Sequence[str]) -> list[int]:
+        vocab = self.retriever.vocab_dict if self.retriever is not None else {}
+        return [vocab[t] for t in query if t in vocab]
+
+    def scores(self, query: Sequence[str]) -> np.ndarray:
+        ids = self.word_ids(query)
+        if not ids:
+            return np.zeros(self.n_docs, dtype=np.float32)
+        if self.postings is None:
+            tokens = [t for t in query if t in self.retriever.vocab_dict]
+            out = np.asarray(self.retriever.get_scores(tokens), dtype=np.float32)[: self.n_docs]
+        else:
+            out = self._sum_scores(ids)
+        if not self.is_all_live:
+            out[~self.live] = 0.0
+        return out
+
+    def _sum_scores(self, ids: list[int]) -> np.ndarray:
+        """What bm25s ``get_scores`` gives (the same float32 sums, word by word in query order), faster: a
+        word in many documents is added as a whole precomputed row (0 where absent; x + 0 is x) rather than
+        scattered document by document."""
+        data, indices, indptr, _ = self.postings
+        out = np.zeros(self.n_docs, dtype=np.float32)
+        for i in ids:
+            row = self.dense.get(i)
+            if row is not None:
+                out += row
+            else:
+                start, end = indptr[i], indptr[i + 1]
+                out[indices[start:end]] += data[start:end]  # a word's documents are distinct: no lost adds
+        return out
+
+    def floor(self, query: Sequence[str], k: int, scores: np.ndarray) -> float:
+        """A lower bound of the k-th best score, or 0 when not worth finding: the k-th best among the few
+        documents holding the query's rarest words. Worth it when a common word (a UI context word such as
+        "screen") makes nearly every document a hit, so a top-k over all hits would sort the whole index."""
+        if self.postings is None or k <= 0 or len(scores) != self.n_docs:
+            return 0.0
+        _, indices, indptr, _ = self.postings
+        df = {i: int(indptr[i + 1] - indptr[i]) for i in self.word_ids(query)}
+        if max(df.values(), default=0) <= self.n_docs // 8:
+            return 0.0
+        rarest, seen = [], 0
+        for i in sorted(df, key=lambda i: (df[i], i)):
+            rarest.append(indices[indptr[i]:indptr[i + 1]])
+            seen += df[i]
+            if seen >= 4 * k:
+                break
+        docs = np.unique(np.concatenate(rarest))
+        if len(docs) < k:
+            return 0.0
+        values = scores[docs]
+        return float(np.partition(values, len(values) - k)[len(values) - k])
+
+
 class LexicalIndex:
     """BM25 over token lists (bm25s), with documents added and removed after construction.
 
-    bm25s indexes are static, so changes mark the index stale and it is rebuilt on the next query;
-    removed documents score 0 and never rank.
+    bm25s indexes are static, so changes mark the index stale and it is rebuilt (once, under a lock) on the
+    next query; removed documents score 0 and never rank. Safe to query from several threads.
     """
 
     def __init__(self, docs: Iterable[Sequence[str]] = (), *, k1: float = 1.5, b: float = 0.75):
         self.k1, self.b = k1, b
         self.docs: list[list[str]] = [list(d) for d in docs]
         self.live = np.ones(len(self.docs), dtype=bool)
-        self._retriever: bm25s.BM25 | None = None
-        self._df: Counter[str] = Counter()
-        self._idf: dict[str, float] = {}
-        self._is_stale = True
+        self._built: _Built | None = None
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.docs)
 
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_lock"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def add(self, tokens: Sequence[str]) -> int:
-        self.docs.append(list(tokens))
-        self.live = np.append(self.live, True)
-        self._is_stale = True
-        return len(self.docs) - 1
+        with self._lock:
+            self.docs.append(list(tokens))
+            self.live = np.append(self.live, True)
+            self._built = None
+            return len(self.docs) - 1
 
     def remove(self, index: int) -> None:
-        self.live[index] = False
-        self._is_stale = True
+        with self._lock:
+            live = self.live.copy()
+            live[index] = False
+            self.live = live
+            self._built = None
 
-    def _build(self) -> bm25s.BM25 | None:
-        """The bm25s index, rebuilt when stale; None while no live document has a token."""
-        if self._is_stale:
-            # Removed documents are indexed empty so positions stay stable.
-            corpus = [d if alive else [] for d, alive in zip(self.docs, self.live)]
-            self._df = Counter(t for d in corpus for t in set(d))
-            self._is_all_live = bool(self.live.all())
-            self._idf = {}
-            self._retriever = None
-            # bm25s cannot index a corpus without a single token (no documents yet, or all removed).
-            if self._df:
-                self._retriever = bm25s.BM25(k1=self.k1, b=self.b)
-                self._retriever.index(corpus, show_progress=False)
-            self._is_stale = False
-        return self._retriever
+    def _build(self) -> _Built:
+        """The current build, made when stale."""
+        built = self._built
+        if built is None:
+            with self._lock:
+                built = self._built
+                if built is None:
+                    built = self._built = _Built(self.docs, self.live, self.k1, self.b)
+        return built
 
     def idf(self, token: str) -> float:
-        self._build()
-        value = self._idf.get(token)
+        built = self._build()
+        value = built.idf.get(token)
         if value is None:
-            n = max(int(self.live.sum()), 1)
-            df = self._df.get(token, 0)
-            value = self._idf[token] = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+            df = built.df.get(token, 0)
+            value = built.idf[token] = math.log(1.0 + (built.n_live - df + 0.5) / (df + 0.5))
         return value
 
     def known(self, token: str) -> bool:
-        self._build()
-        return token in self._df
+        return token in self._build().df
 
     def scores(self, query: Sequence[str]) -> np.ndarray:
         """BM25 score of every document for the query tokens; (N,) float32."""
-        retriever = self._build()
-        tokens = [t for t in query if retriever is not None and t in retriever.vocab_dict]
-        if not tokens:
-            return np.zeros(len(self.docs), dtype=np.float32)
-        out = np.asarray(retriever.get_scores(tokens), dtype=np.float32)[: len(self.docs)]
-        if not self._is_all_live:
-            out[~self.live] = 0.0
-        return out
+        return self._build().scores(query)
 
     def top_k(self, query: Sequence[str], k: int, scores: np.ndarray | None = None
               ) -> tuple[np.ndarray, np.ndarray]:
         """Indices and scores of the best ``k`` documents with a positive score, best first."""
-        s = self.scores(query) if scores is None else scores
-        return top_of(s, np.flatnonzero(s > 0), k)
+        built = self._build()
+        s = built.scores(query) if scores is None else scores
+        floor = built.floor(query, k, s)
+        # Only documents at or above a floor of the k-th best score can be among the k best (or tie).
+        return top_of(s, np.flatnonzero(s >= floor if floor > 0 else s > 0), k)
+
+
+def _postings_of(retriever: bm25s.BM25) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """bm25s' per-word score lists (data, documents, word offsets) and each word's best score, when they are
+    laid out as ``_sum_scores`` and ``_floor`` need (a plain BM25 sum, documents ascending within a word)."""
+    scores = getattr(retriever, "scores", None)
+    if getattr(retriever, "nonoccurrence_array", None) is not None or not isinstance(scores, dict) or not all(
+            key in scores for key in ("data", "indices", "indptr")):
+        return None
+    data, indices, indptr = (np.asarray(scores[key]) for key in ("data", "indices", "indptr"))
+    if data.dtype != np.float32 or len(indices) == 0 or (data < 0).any():
+        return None
+    steps = np.diff(indices.astype(np.int64))
+    steps[indptr[1:-1][(indptr[1:-1] > 0) & (indptr[1:-1] < len(indices))] - 1] = 1  # word boundaries
+    if (steps <= 0).any():
+        return None
+    lengths = np.diff(indptr)
+    top_value = np.zeros(len(lengths), dtype=np.float32)
+    nonempty = lengths > 0
+    top_value[nonempty] = np.maximum.reduceat(data, indptr[:-1][nonempty])
+    return data, indices, indptr, top_value
 
 
 def top_of(s: np.ndarray, hits: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

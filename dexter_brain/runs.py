@@ -19,6 +19,13 @@ logger = logging.getLogger(__name__)
 
 # A smoke-test budget: every TRM trains for seconds, not minutes.
 QUICK = dict(max_steps=40, batch_size=32, eval_every=20, warmup_steps=5, eval_max_examples=300)
+# The full budget per TRM: the three together train in about ten minutes on 2 CPU cores at scale 1
+# (benchmarks/train.py); memory sees the most varied examples and gets the most steps.
+BUDGET = {
+    "memory": dict(max_steps=1200, eval_every=300),
+    "tool": dict(max_steps=1000, eval_every=250),
+    "reasoning": dict(max_steps=800, eval_every=200),
+}
 
 
 def default_train_config(kind: TrmKind, data_path: str | Path, out_dir: str | Path, *, quick: bool = False,
@@ -35,7 +42,8 @@ def default_train_config(kind: TrmKind, data_path: str | Path, out_dir: str | Pa
     model = ModelConfig.model_validate({
         **model.model_dump(), "max_query_len": manifest["lengths"]["max_query_len"],
         "max_candidate_len": manifest["lengths"]["max_candidate_len"], **(model_overrides or {})})
-    fields = dict(model=model, data_dir=data_path, out_dir=Path(out_dir), seed=seed, device=device)
+    fields = dict(model=model, data_dir=data_path, out_dir=Path(out_dir), seed=seed, device=device,
+                  eval_max_examples=1000, **BUDGET[kind])
     if quick:
         fields.update(QUICK)
     fields.update(overrides)

@@ -189,6 +189,8 @@ class Trainer:
         if config.batch_size % self.world_size:
             raise ValueError(f"batch_size {config.batch_size} is not divisible by {self.world_size} processes")
         seed_everything(config.seed)
+        if config.num_threads is not None and self.device.type == "cpu":
+            torch.set_num_threads(config.num_threads)
         if config.deterministic:
             torch.use_deterministic_algorithms(True)
         model = RecursiveModel(config.model).to(self.device)

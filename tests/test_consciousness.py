@@ -127,7 +127,7 @@ def test_process_input_returns_the_assembled_context(tiny_brain):
     assert all(m["text"] == stored[m["id"]]["text"] and m["source"] for m in r["memories"])
     assert r["tool"]["selected_tool"] in TOOLS and r["fast_path"] is False
     assert r["tool_result"] is None and r["tool_error"] is None and r["response"] is None
-    assert set(r["plan"]) == {"plan_steps", "complexity", "confidence", "steps"}
+    assert set(r["plan"]) == {"plan_steps", "complexity", "confidence", "steps", "candidates"}
     ctx = r["context"]
     assert ctx["user"] == A[0] and ctx["conversation_id"] == "c1" and ctx["ui_context"] == {"screen": "purchases"}
     assert ctx["memories"] == r["memories"]

@@ -17,6 +17,7 @@ from itertools import zip_longest
 import numpy as np
 
 from dexter_brain.corpora.schema import CorpusSettings, FactRow, MemoryExample
+from dexter_brain.corpora.workers import RowFiller
 from dexter_brain.entities import EntityIndex
 from dexter_brain.lexical import LexicalIndex, STOPWORDS, content_words, normalize, words
 from dexter_brain.raw import RawStore
@@ -80,7 +81,7 @@ class _Miner:
         self.fact_entity = np.array([self.entity_ids[f.entity] if f.entity else -1 for f in self.bank], dtype=np.int64)
         self.entity_sizes = np.bincount(self.fact_entity[self.fact_entity >= 0], minlength=len(self.entity_ids))
         self.index = LexicalIndex(content_words(f.text) for f in self.bank)
-        self.examples: list[MemoryExample] = []
+        self.drafts: list[dict] = []  # keyword arguments of the examples, until ``build_examples``
 
     # --- helpers ---------------------------------------------------------------------------------------
     def entities_of(self, fact_ids) -> set[str]:
@@ -133,9 +134,27 @@ class _Miner:
         return tuple(out[:limit])
 
     def add(self, **kw) -> None:
-        positives = kw["positives"]
-        kw.setdefault("hard_negatives", self.hard_negatives(kw["query"], positives) if positives else ())
-        self.examples.append(MemoryExample(**kw))
+        """Record an example; its hard negatives (and, for a conversation turn, whether the query is grounded)
+        are worked out later, for all examples at once (``resolve``)."""
+        self.drafts.append(kw)
+
+    def resolve(self, draft: dict) -> tuple[bool, tuple[str, ...]]:
+        """(is the query grounded, hard negatives) of a draft; the costly part of mining, run by workers."""
+        query, positives = draft["query"], draft["positives"]
+        grounded = "related" in draft and bool(positives) and self.is_grounded(query, positives)
+        return grounded, self.hard_negatives(query, positives) if positives else ()
+
+    def build_examples(self, resolved: list[tuple[bool, tuple[str, ...]]]) -> list[MemoryExample]:
+        """The examples, from the drafts and what ``resolve`` found for each."""
+        examples = []
+        for kw, (grounded, hard_negatives) in zip(self.drafts, resolved):
+            if "related" in kw:  # a conversation turn: its difficulty depends on whether it is grounded
+                kw = dict(kw)
+                followup = kw.pop("related") and not grounded
+                kw["difficulty"] = 2 if followup else (0 if grounded or not kw["positives"] else 1)
+                kw["is_followup"] = followup
+            examples.append(MemoryExample(**kw, hard_negatives=hard_negatives))
+        return examples
 
     # --- conversations ---------------------------------------------------------------------------------
     def mine_conversation(self, conv: Conversation, episode: str) -> None:
@@ -151,16 +170,15 @@ class _Miner:
                     refs, origin = prev_refs, "inherited"
                 elif not refs:
                     origin = "no_refs"
-                grounded = bool(refs) and self.is_grounded(text, refs)
-                followup = (turn > 0 and bool(refs) and not grounded
-                            and bool(set(refs) & set(prev_refs)
-                                     or self.entities_of(refs) & self.entities_of(prev_refs)))
+                # A follow-up: about what the previous turn was about, and not grounded on its own (decided
+                # in ``build_examples``, with the difficulty).
+                related = (turn > 0 and bool(refs)
+                           and bool(set(refs) & set(prev_refs)
+                                    or self.entities_of(refs) & self.entities_of(prev_refs)))
                 self.add(
                     id=f"mem:{episode}:{turn}", episode=episode, turn=turn, group=conv.id,
-                    difficulty=2 if followup else (0 if grounded or not refs else 1),
                     source=str(msg.provenance), query=text, positives=refs,
-                    context=tuple(history[-self.settings.max_context_turns:]), is_followup=followup,
-                    origin=origin,
+                    context=tuple(history[-self.settings.max_context_turns:]), related=related, origin=origin,
                 )
                 turn += 1
                 if refs:
@@ -225,19 +243,57 @@ class _Miner:
         return " ".join(parts)
 
 
-def mine_memory(store: RawStore, settings: CorpusSettings) -> tuple[list[FactRow], list[MemoryExample], EntityIndex]:
-    """The memory bank, the memory examples (unsplit) and the entity index."""
-    miner = _Miner(store, settings)
-    seen: set[str] = set()
-    for conv in store.conversations:
-        # The same id in two sources (a JSON dump and brain.db history) is kept as two episodes.
-        episode = conv.id if conv.id not in seen else f"{conv.id}@{conv.provenance.file}"
-        seen.add(conv.id)
-        miner.mine_conversation(conv, episode)
-    # Conversations with no user turn that references anything carry no memory signal.
-    labelled = {e.episode for e in miner.examples if e.positives}
-    miner.examples = [e for e in miner.examples if e.episode in labelled]
-    if miner.bank:
-        miner.mine_generated()
-    logger.info("memory: %d facts, %d examples", len(miner.bank), len(miner.examples))
-    return miner.bank, miner.examples, miner.entities
+class MemoryMining:
+    """``mine_memory`` in three steps, so the costly middle one can run in worker processes while the
+    caller does other work: the constructor drafts every example (sequential), ``fill``/``absorb`` resolve
+    row ranges of drafts (any process; see ``RowFiller``), and ``finish`` returns what ``mine_memory`` does.
+
+    Example:
+        >>> mining = MemoryMining(store, settings)
+        >>> with RowFiller([mining], workers=2) as filler:
+        ...     other_work()
+        ...     filler.wait(0)
+        >>> bank, examples, entities = mining.finish()
+    """
+
+    def __init__(self, store: RawStore, settings: CorpusSettings):
+        miner = self.miner = _Miner(store, settings)
+        seen: set[str] = set()
+        for conv in store.conversations:
+            # The same id in two sources (a JSON dump and brain.db history) is kept as two episodes.
+            episode = conv.id if conv.id not in seen else f"{conv.id}@{conv.provenance.file}"
+            seen.add(conv.id)
+            miner.mine_conversation(conv, episode)
+        # Conversations with no user turn that references anything carry no memory signal.
+        labelled = {d["episode"] for d in miner.drafts if d["positives"]}
+        miner.drafts = [d for d in miner.drafts if d["episode"] in labelled]
+        if miner.bank:
+            miner.mine_generated()
+        miner.store = None  # everything needed is drafted: let the raw store go when the caller does
+        self.resolved: list = [None] * len(miner.drafts)
+
+    def __len__(self) -> int:
+        return len(self.miner.drafts)
+
+    def fill(self, start: int, stop: int) -> list:
+        return [self.miner.resolve(d) for d in self.miner.drafts[start:stop]]
+
+    def absorb(self, start: int, stop: int, result: list) -> None:
+        self.resolved[start:stop] = result
+
+    def finish(self) -> tuple[list[FactRow], list[MemoryExample], EntityIndex]:
+        examples = self.miner.build_examples(self.resolved)
+        logger.info("memory: %d facts, %d examples", len(self.miner.bank), len(examples))
+        return self.miner.bank, examples, self.miner.entities
+
+
+def mine_memory(store: RawStore, settings: CorpusSettings, *, workers: int = 1
+                ) -> tuple[list[FactRow], list[MemoryExample], EntityIndex]:
+    """The memory bank, the memory examples (unsplit) and the entity index.
+
+    ``workers`` forked processes find the examples' hard negatives (the result does not depend on it).
+    """
+    mining = MemoryMining(store, settings)
+    with RowFiller([mining], workers) as filler:
+        filler.wait(0)
+    return mining.finish()

@@ -49,12 +49,21 @@ class QueryView:
     """Positions of the facts with a positive score, ascending (None: not computed)."""
 
 
-def _member(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Which ``values`` occur in ``sorted_ids`` (a short sorted array)."""
-    if len(sorted_ids) == 0:
-        return np.zeros(len(values), dtype=bool)
-    at = np.minimum(np.searchsorted(sorted_ids, values), len(sorted_ids) - 1)
-    return sorted_ids[at] == values
+def _lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which ``keys`` occur in ``sorted_keys``, and where (valid where found)."""
+    if len(sorted_keys) == 0:
+        return np.zeros(len(keys), dtype=bool), np.zeros(len(keys), dtype=np.int64)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return sorted_keys[at] == keys, at
+
+
+def _scores_at(views: Sequence[QueryView], query: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """BM25 scores of bank positions, each under its own query (``query`` sorted ascending)."""
+    out = np.empty(len(positions), dtype=np.float32)
+    cuts = np.searchsorted(query, np.arange(len(views) + 1))
+    for b in np.flatnonzero(np.diff(cuts)).tolist():
+        out[cuts[b]:cuts[b + 1]] = views[b].scores[positions[cuts[b]:cuts[b + 1]]]
+    return out
 
 
 class _Column:
@@ -100,9 +109,10 @@ class MemoryFeaturizer:
         self._fact_topic = _Column()  # per fact: topic id, -1 for none
         self._fact_length = _Column()  # per fact: number of distinct words
         self._entity_ids: dict[str, int] = {}
-        self._entity_words: list[list[str]] = []
-        self._entity_length = _Column()  # per entity: number of words of its normalised name
-        self._entities_with_word: dict[str, list[int]] = defaultdict(list)  # word -> entities whose name has it
+        self._entity_words: list[str] = []  # entity id -> name
+        self._entity_word_ids = Ragged()  # per entity: ids of the words of its normalised name (repeats kept)
+        self._entity_facts = Ragged()  # per entity: positions of its facts (``by_entity``), refreshed lazily
+        self._stale_entities: set[int] = set()  # entities whose row of ``_entity_facts`` is out of date
         self._topic_ids: dict[str, int] = {}
         self._topic_words: list[set[str]] = []
         self._neighbours = Ragged()  # per fact: positions of its neighbours now in the bank
@@ -125,6 +135,13 @@ class MemoryFeaturizer:
                 self.spelling.add(w)
         for episode, query, fact_ids in past_queries:
             self.add_past_query(episode, query, fact_ids)
+        self._refresh_entities()
+
+    def _refresh_entities(self) -> None:
+        """Bring ``_entity_facts`` up to date with ``by_entity`` for the entities changed since."""
+        for e in self._stale_entities:
+            self._entity_facts.replace(e, self.by_entity.get(self._entity_words[e], ()))
+        self._stale_entities.clear()
 
     # --- the bank --------------------------------------------------------------------------------------
     def _word_id(self, word: str) -> int:
@@ -174,11 +191,10 @@ class MemoryFeaturizer:
         eid = self._entity_ids.get(entity)
         if eid is None:
             eid = self._entity_ids[entity] = len(self._entity_words)
-            entity_words = normalize(entity).split()
-            self._entity_words.append(entity_words)
-            self._entity_length.append(len(entity_words))
-            for w in entity_words:  # once per occurrence: a repeated word counts twice
-                self._entities_with_word[w].append(eid)
+            self._entity_words.append(entity)
+            self._entity_word_ids.append([self._word_id(w) for w in normalize(entity).split()])
+            self._entity_facts.append(())
+        self._stale_entities.add(eid)
         return eid
 
     def _resolve_neighbours(self, i: int) -> list[int]:
@@ -191,6 +207,7 @@ class MemoryFeaturizer:
         entity = self.facts[i].get("entity")
         if entity and i in self.by_entity.get(entity, []):
             self.by_entity[entity].remove(i)
+            self._stale_entities.add(self._entity_ids[entity])
         for j in self._cited_by.get(fact_id, ()):
             self._neighbours.replace(j, self._resolve_neighbours(j))
 
@@ -242,31 +259,6 @@ class MemoryFeaturizer:
                          mentions=mentions, scores=scores, top=top, top_scores=top_scores,
                          query_feats=query_feats, hits=hits)
 
-    def _entity_best(self, view: QueryView, entities: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """For each entity id (arrays over all entity ids, filled for ``entities``): the position of its
-        best-scoring fact (-1 when none scores), the best and the second best BM25 among its facts."""
-        n = len(self._entity_words)
-        top_i, top, second = np.full(n, -1, dtype=np.int64), np.zeros(n), np.zeros(n)
-        hits = view.hits if view.hits is not None else np.flatnonzero(view.scores > 0)
-        wanted = np.zeros(n + 1, dtype=bool)  # the last slot stands for "no entity"
-        wanted[entities] = True
-        entity = self._fact_entity.values[hits]
-        keep = wanted[entity]
-        hits, entity = hits[keep], entity[keep]
-        if len(hits):
-            scores = view.scores[hits]
-            # Entity, then score descending, then position: an entity's first row is its best fact (ties
-            # to the earlier fact, as a stable sort of the entity's facts gives).
-            order = np.lexsort((hits, -scores, entity))
-            hits, entity, scores = hits[order], entity[order], scores[order]
-            first = np.flatnonzero(np.concatenate(([True], entity[1:] != entity[:-1])))
-            top_i[entity[first]] = hits[first]
-            top[entity[first]] = scores[first]
-            has_second = first + 1 < len(entity)
-            has_second[has_second] = entity[first[has_second] + 1] == entity[first[has_second]]
-            second[entity[first[has_second]]] = scores[first[has_second] + 1]
-        return top_i, top, second
-
     def focus_candidates(self, view: QueryView, focus: Sequence[str]) -> list[int]:
         """The focus facts and the other facts of their entities, best BM25 first (at most FOCUS_CANDIDATES)."""
         chosen = [self.position[f] for f in focus if f in self.position]
@@ -283,109 +275,179 @@ class MemoryFeaturizer:
                  focus: Sequence[str] = ()) -> np.ndarray:
         """(K, F) features of the candidate facts (bank positions) for the query; ``focus`` holds the ids
         of the facts the conversation's previous turn was about (from the carry)."""
-        cands = np.asarray(candidates, dtype=np.int64).reshape(-1)
-        K = len(cands)
-        out = np.zeros((K, len(CANDIDATE_FEATURES)), dtype=np.float32)
-        if K == 0:
-            return out
-        s = view.scores
-        sc = s[cands].astype(np.float64)
-        best = float(view.top_scores[0]) if len(view.top_scores) else 0.0
-        if best > 0:
-            mean, std = float(view.top_scores.mean()), float(view.top_scores.std()) + 1e-3
-            out[:, 1] = sc / best
-            out[:, 2] = (sc - mean) / std / 3
-        out[:, 0] = np.log1p(sc) / 3
-        # bm25_rrank: 1 / (1 + rank) in BM25's top list.
-        if len(view.top):
-            in_top = cands[:, None] == view.top[None, :]
-            is_top = in_top.any(axis=1)
-            out[is_top, 3] = 1.0 / (1.0 + in_top[is_top].argmax(axis=1))
-        q = view.token_set
+        return self.features_batch([view], [candidates], [exclude_episode], [focus])[0]
+
+    def features_batch(self, views: Sequence[QueryView], candidates: Sequence[Sequence[int]],
+                       exclude_episodes: Sequence[str | None] | None = None,
+                       focus: Sequence[Sequence[str]] | None = None) -> list[np.ndarray]:
+        """``features`` of several queries at once: the same numbers, computed over all their candidates
+        together (a few numpy calls per batch instead of per query)."""
+        B = len(views)
+        exclude_episodes = exclude_episodes if exclude_episodes is not None else [None] * B
+        focus = focus if focus is not None else [()] * B
+        cands = [np.asarray(c, dtype=np.int64).reshape(-1) for c in candidates]
+        lengths = np.array([len(c) for c in cands], dtype=np.int64)
+        bounds = np.concatenate([[0], np.cumsum(lengths)])
+        out = np.zeros((int(bounds[-1]), len(CANDIDATE_FEATURES)), dtype=np.float32)
+        if len(out):
+            self._fill_features(out, views, cands, bounds, exclude_episodes, focus)
+        return [out[bounds[b]:bounds[b + 1]] for b in range(B)]
+
+    def _fill_features(self, out: np.ndarray, views: Sequence[QueryView], cands: list[np.ndarray],
+                       bounds: np.ndarray, exclude_episodes: Sequence[str | None],
+                       focus: Sequence[Sequence[str]]) -> None:
+        B, R, N = len(views), len(out), len(self.facts)
+        rows = np.concatenate(cands)  # (R,) bank positions
+        query_of = np.repeat(np.arange(B), np.diff(bounds))  # (R,) which query each row belongs to
         idf = self.index.idf
-        q_idf = sum(idf(t) for t in q) or 1.0
-        qwords = set(words(view.text))
-        n_q = max(len(q), 1)
-        out[:, 13] = self.recency()[cands]
-        # Word overlap: the candidates' word ids against the query's.
-        word_ids, owner = self._fact_word_ids.gather(cands)
-        q_known = sorted((self._word_ids[t], t) for t in q if t in self._word_ids)
-        q_ids = np.array([w for w, _ in q_known], dtype=np.int64)
-        if q_known and len(word_ids):
-            q_weight = np.array([idf(t) for _, t in q_known], dtype=np.float64)
-            at = np.minimum(np.searchsorted(q_ids, word_ids), len(q_ids) - 1)
-            shared = q_ids[at] == word_ids  # the candidate word is one of the query's
-            out[:, 4] = np.bincount(owner[shared], minlength=K) / n_q
-            out[:, 5] = np.bincount(owner[shared], weights=q_weight[at[shared]], minlength=K) / q_idf
-            if view.corrected:
-                fixed = np.array(sorted(self._word_ids[t] for t in view.corrected if t in self._word_ids),
-                                 dtype=np.int64)
-                out[:, 15] = np.bincount(owner[_member(fixed, word_ids)], minlength=K) / n_q
-        out[:, 12] = np.log1p(self._fact_length.values[cands].astype(np.float64)) / 3
-        # Entities: named in the query, partly named, and the best score among the entity's facts.
-        entity = self._fact_entity.values[cands]
-        has_entity = entity >= 0
-        if has_entity.any():
-            rows = np.flatnonzero(has_entity)
-            ents = entity[rows]
-            n = len(self._entity_words)
-            mentioned = np.zeros(n)
-            mentioned[[self._entity_ids[m] for m in view.mentions if m in self._entity_ids]] = 1.0
-            out[rows, 6] = mentioned[ents]
-            named = np.zeros(n)
-            for w in qwords:
-                for e in self._entities_with_word.get(w, ()):
-                    named[e] += 1
-            out[rows, 7] = named[ents] / np.maximum(self._entity_length.values[ents], 1)
-            if best > 0:
-                top_i, top, second = self._entity_best(view, ents)
-                out[rows, 9] = np.where(top_i[ents] == cands[rows], second[ents], top[ents]) / best
-        if best > 0:
-            neighbours, nb_owner = self._neighbours.gather(cands)
-            if len(neighbours):
-                rows = np.unique(nb_owner)
-                starts = np.searchsorted(nb_owner, rows)
-                out[rows, 8] = np.maximum.reduceat(s[neighbours], starts).astype(np.float64) / best
+        # Per query: BM25 scale, query words (ids and IDF), entities named, the words of the whole text.
+        best, mean, std = np.zeros(B), np.zeros(B), np.ones(B)
+        q_size, q_idf = np.zeros(B), np.ones(B)
+        sc = np.empty(R, dtype=np.float64)
+        q_keys, q_weights, fixed_keys, mention_keys, text_keys, excluded = [], [], [], [], [], []
+        top_keys, top_ranks = [], []
+        V, E = len(self._word_ids) + 1, len(self._entity_words) + 1
+        for b, view in enumerate(views):
+            sc[bounds[b]:bounds[b + 1]] = view.scores[cands[b]]
+            if len(view.top_scores):
+                best[b] = float(view.top_scores[0])
+            if best[b] > 0:
+                mean[b], std[b] = float(view.top_scores.mean()), float(view.top_scores.std()) + 1e-3
+            top_keys.append(b * N + view.top)
+            top_ranks.append(np.arange(len(view.top)))
+            q = view.token_set
+            q_size[b] = len(q)
+            q_idf[b] = sum(idf(t) for t in q) or 1.0
+            known = sorted((self._word_ids[t], t) for t in q if t in self._word_ids)
+            q_keys += [b * V + w for w, _ in known]
+            q_weights += [idf(t) for _, t in known]
+            fixed_keys += sorted(b * V + self._word_ids[t] for t in view.corrected if t in self._word_ids)
+            mention_keys += sorted(b * E + self._entity_ids[m] for m in view.mentions if m in self._entity_ids)
+            text_keys += sorted(b * V + self._word_ids[w] for w in set(words(view.text)) if w in self._word_ids)
+            episode = exclude_episodes[b]
+            excluded.append(self._episode_ids.get(episode, -1) if episode is not None else -1)
+        q_keys, q_weights = np.array(q_keys, dtype=np.int64), np.array(q_weights, dtype=np.float64)
+        has_best = (best > 0)[query_of]
+        # BM25 score shape.
+        out[:, 0] = np.log1p(sc) / 3
+        out[has_best, 1] = sc[has_best] / best[query_of][has_best]
+        out[has_best, 2] = (sc[has_best] - mean[query_of][has_best]) / std[query_of][has_best] / 3
+        top_keys, top_ranks = np.concatenate(top_keys), np.concatenate(top_ranks)
+        order = np.argsort(top_keys)
+        found, at = _lookup(top_keys[order], query_of * N + rows)
+        out[found, 3] = 1.0 / (1.0 + top_ranks[order][at[found]])
+        # Word overlap with the query (plain, IDF-weighted, and through spelling corrections).
+        word_ids, owner = self._fact_word_ids.gather(rows)
+        keys = query_of[owner] * V + word_ids
+        shared, at = _lookup(q_keys, keys)
+        out[:, 4] = np.bincount(owner[shared], minlength=R) / np.maximum(q_size, 1)[query_of]
+        out[:, 5] = np.bincount(owner[shared], weights=q_weights[at[shared]], minlength=R) / q_idf[query_of]
+        if fixed_keys:
+            corrected, _ = _lookup(np.array(fixed_keys, dtype=np.int64), keys)
+            out[:, 15] = np.bincount(owner[corrected], minlength=R) / np.maximum(q_size, 1)[query_of]
+        out[:, 12] = np.log1p(self._fact_length.values[rows].astype(np.float64)) / 3
+        out[:, 13] = self.recency()[rows]
+        # Entities: named in the query, partly named, and the best BM25 among the entity's facts.
+        entity = self._fact_entity.values[rows]
+        with_entity = np.flatnonzero(entity >= 0)
+        if len(with_entity):
+            pair_keys = query_of[with_entity] * E + entity[with_entity]
+            pairs, pair_of = np.unique(pair_keys, return_inverse=True)  # (query, entity) pairs
+            pair_query, pair_entity = pairs // E, pairs % E
+            named, _ = _lookup(np.array(mention_keys, dtype=np.int64), pairs)
+            out[with_entity, 6] = named[pair_of]
+            name_ids, name_owner = self._entity_word_ids.gather(pair_entity)
+            in_text, _ = _lookup(np.array(text_keys, dtype=np.int64), pair_query[name_owner] * V + name_ids)
+            name_len = np.maximum(self._entity_word_ids.lengths(pair_entity), 1)
+            out[with_entity, 7] = (np.bincount(name_owner[in_text], minlength=len(pairs)) / name_len)[pair_of]
+            scored = (best > 0)[pair_query]
+            if scored.any():
+                top_i, top, second = self._entity_best(views, pair_query, pair_entity, scored)
+                keep = scored[pair_of]
+                p, i = pair_of[keep], rows[with_entity[keep]]
+                out[with_entity[keep], 9] = np.where(top_i[p] == i, second[p], top[p]) / best[pair_query[p]]
+        # The best BM25 among the candidate's neighbours.
+        neighbours, nb_owner = self._neighbours.gather(rows)
+        keep = has_best[nb_owner]
+        neighbours, nb_owner = neighbours[keep], nb_owner[keep]
+        if len(neighbours):
+            nb_scores = _scores_at(views, query_of[nb_owner], neighbours)
+            starts = np.flatnonzero(np.concatenate(([True], nb_owner[1:] != nb_owner[:-1])))
+            with_nb = nb_owner[starts]
+            out[with_nb, 8] = np.maximum.reduceat(nb_scores, starts).astype(np.float64) / best[query_of[with_nb]]
         # Past queries that referenced each candidate (leaving out the example's own conversation).
-        past, past_owner = self._fact_past.gather(cands)
+        past, past_owner = self._fact_past.gather(rows)
         if len(past):
-            if exclude_episode is not None and exclude_episode in self._episode_ids:
-                keep = self._past_episode.values[past] != self._episode_ids[exclude_episode]
-                past, past_owner = past[keep], past_owner[keep]
-            has_past = self._fact_past.lengths(cands) > 0
-            out[has_past, 10] = np.log1p(np.bincount(past_owner, minlength=K)[has_past].astype(np.float64)) / 2
-            if len(past) and q:
-                shared = np.zeros(len(past), dtype=np.float64)
-                if q_known:
-                    past_words, word_owner = self._past_word_ids.gather(past)
-                    shared = np.bincount(word_owner[_member(q_ids, past_words)], minlength=len(past)).astype(
-                        np.float64)
+            excluded = np.array(excluded, dtype=np.int64)[query_of]
+            keep = self._past_episode.values[past] != excluded[past_owner]
+            past, past_owner = past[keep], past_owner[keep]
+            has_past = self._fact_past.lengths(rows) > 0
+            out[has_past, 10] = np.log1p(np.bincount(past_owner, minlength=R)[has_past].astype(np.float64)) / 2
+            has_q = (q_size > 0)[query_of[past_owner]]
+            past, past_owner = past[has_q], past_owner[has_q]
+            if len(past):
+                past_words, word_owner = self._past_word_ids.gather(past)
+                hit, _ = _lookup(q_keys, query_of[past_owner][word_owner] * V + past_words)
+                shared = np.bincount(word_owner[hit], minlength=len(past)).astype(np.float64)
                 sizes = self._past_length.values[past]
-                union = len(q) + sizes - shared
+                union = q_size[query_of[past_owner]] + sizes - shared
                 similarity = np.divide(shared, union, out=np.zeros(len(past)), where=sizes > 0)
-                best_similarity = np.zeros(K, dtype=np.float64)
+                best_similarity = np.zeros(R, dtype=np.float64)
                 np.maximum.at(best_similarity, past_owner, similarity)
                 out[:, 11] = best_similarity
         # Topic named in the query.
-        topic = self._fact_topic.values[cands]
-        rows = np.flatnonzero(topic >= 0)
-        if len(rows):
-            named = {t: float(bool(self._topic_words[t] & qwords)) for t in set(topic[rows].tolist())}
-            out[rows, 14] = [named[t] for t in topic[rows].tolist()]
-        if focus:
-            focus_pos = {self.position[f] for f in focus if f in self.position}
-            focus_neighbours = {self.position[n] for i in focus_pos for n in self.facts[i].get("neighbours", ())
-                                if n in self.position}
-            cand_list = cands.tolist()
-            out[:, 16] = [i in focus_pos for i in cand_list]
-            out[:, 18] = [i in focus_neighbours for i in cand_list]
-            if focus_pos:
-                # Share of the focus facts about the candidate's entity.
-                focus_entity = self._fact_entity.values[list(focus_pos)]
-                rows = np.flatnonzero(has_entity)
-                same = (entity[rows, None] == focus_entity[None, :]).sum(axis=1)
-                out[rows, 17] = same / len(focus_pos)
-        return out
+        topic = self._fact_topic.values[rows]
+        with_topic = np.flatnonzero(topic >= 0)
+        if len(with_topic):
+            T = len(self._topic_words) + 1
+            pairs, pair_of = np.unique(query_of[with_topic] * T + topic[with_topic], return_inverse=True)
+            text_words = [set(words(view.text)) for view in views]
+            named = [float(bool(self._topic_words[p % T] & text_words[p // T])) for p in pairs.tolist()]
+            out[with_topic, 14] = np.array(named)[pair_of]
+        for b in range(B):
+            if focus[b]:
+                self._focus_features(out[bounds[b]:bounds[b + 1]], cands[b], focus[b])
+
+    def _entity_best(self, views: Sequence[QueryView], pair_query: np.ndarray, pair_entity: np.ndarray,
+                     scored: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each (query, entity) pair: the position of the entity's best-scoring fact, its score and the
+        second best score (ties to the earlier fact, as a stable sort of the entity's facts gives)."""
+        self._refresh_entities()
+        n = len(pair_query)
+        top_i, top, second = np.full(n, -1, dtype=np.int64), np.zeros(n), np.zeros(n)
+        wanted = np.flatnonzero(scored)
+        facts, owner = self._entity_facts.gather(pair_entity[wanted])
+        if len(facts):
+            scores = _scores_at(views, pair_query[wanted][owner], facts).astype(np.float64)
+            starts = np.flatnonzero(np.concatenate(([True], owner[1:] != owner[:-1])))
+            groups = wanted[owner[starts]]
+            best = np.maximum.reduceat(scores, starts)
+            group_of = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(owner))))
+            reaching = np.flatnonzero(scores == best[group_of])
+            _, earliest = np.unique(group_of[reaching], return_index=True)
+            first = reaching[earliest]  # per group, the first (earliest) fact with the best score
+            top_i[groups], top[groups] = facts[first], best
+            rest = scores.copy()
+            rest[first] = -1.0
+            runner_up = np.maximum.reduceat(rest, starts)
+            second[groups] = np.maximum(runner_up, 0.0)
+        return top_i, top, second
+
+    def _focus_features(self, out: np.ndarray, cands: np.ndarray, focus: Sequence[str]) -> None:
+        """The carry columns: is the candidate a focus fact, about a focus entity, next to a focus fact."""
+        focus_pos = {self.position[f] for f in focus if f in self.position}
+        focus_neighbours = {self.position[n] for i in focus_pos for n in self.facts[i].get("neighbours", ())
+                            if n in self.position}
+        cand_list = cands.tolist()
+        out[:, 16] = [i in focus_pos for i in cand_list]
+        out[:, 18] = [i in focus_neighbours for i in cand_list]
+        if focus_pos:
+            # Share of the focus facts about the candidate's entity.
+            entity = self._fact_entity.values[cands]
+            focus_entity = self._fact_entity.values[list(focus_pos)]
+            rows = np.flatnonzero(entity >= 0)
+            same = (entity[rows, None] == focus_entity[None, :]).sum(axis=1)
+            out[rows, 17] = same / len(focus_pos)
 
     def to_state(self) -> dict:
         """Everything needed to rebuild the featurizer (saved in the memory checkpoint)."""

@@ -32,6 +32,8 @@ from dexter_brain.features.reasoning import DONE, ReasoningFeaturizer
 from dexter_brain.features.tool import ToolFeaturizer
 
 MEMORY_CANDIDATES = 48
+MEMORY_BLOCK = 64
+"""Memory rows whose features are computed together (``MemoryFeaturizer.features_batch``)."""
 MAX_TOOL_CANDIDATES = 64
 COMPLEXITY = ("simple", "moderate", "complex")
 
@@ -62,9 +64,21 @@ class _Split:
 
     examples: Sequence
     out: dict[str, np.ndarray]
+    alloc: Allocator
 
     def __len__(self) -> int:
         return len(self.examples)
+
+    def forget(self, piece: np.ndarray) -> None:
+        """This process is done with ``piece`` of an array (once written): shared memory can drop its pages."""
+        if hasattr(self.alloc, "forget"):
+            self.alloc.forget(piece)
+
+    def release(self) -> None:
+        """Drop the arrays (once saved), giving shared memory back at once."""
+        self.out = {}
+        if hasattr(self.alloc, "release"):
+            self.alloc.release()
 
     def fill(self, start: int, stop: int):
         raise NotImplementedError
@@ -108,7 +122,7 @@ def memory_candidates(featurizer: MemoryFeaturizer, view, example: MemoryExample
 class MemorySplit(_Split):
     def __init__(self, examples: Sequence[MemoryExample], featurizer: MemoryFeaturizer, seed: int = 0,
                  alloc: Allocator = allocate):
-        self.examples, self.featurizer, self.seed = examples, featurizer, seed
+        self.examples, self.featurizer, self.seed, self.alloc = examples, featurizer, seed, alloc
         n, K, F = len(examples), MEMORY_CANDIDATES, len(mem_features.CANDIDATE_FEATURES)
         self.out = {
             "query_feats": alloc((n, len(mem_features.QUERY_FEATURES)), np.float32, 0),
@@ -126,16 +140,24 @@ class MemorySplit(_Split):
 
     def fill(self, start: int, stop: int) -> None:
         featurizer, out = self.featurizer, self.out
-        for n in range(start, stop):
-            ex, current = self.examples[n], self.focus[n]
-            view = featurizer.view(ex.query)
-            cands = memory_candidates(featurizer, view, ex, current, self.seed)
-            k = len(cands)
-            out["cand_index"][n, :k] = cands
-            positives = {featurizer.position[f] for f in ex.positives if f in featurizer.position}
-            out["labels"][n, :k] = [float(c in positives) for c in cands]
-            out["cand_feats"][n, :k] = featurizer.features(view, cands, exclude_episode=ex.episode, focus=current)
-            out["query_feats"][n] = view.query_feats
+        for block in range(start, stop, MEMORY_BLOCK):
+            rows = range(block, min(block + MEMORY_BLOCK, stop))
+            views, cand_lists = [], []
+            for n in rows:
+                ex = self.examples[n]
+                view = featurizer.view(ex.query)
+                cands = memory_candidates(featurizer, view, ex, self.focus[n], self.seed)
+                k = len(cands)
+                out["cand_index"][n, :k] = cands
+                positives = {featurizer.position[f] for f in ex.positives if f in featurizer.position}
+                out["labels"][n, :k] = [float(c in positives) for c in cands]
+                out["query_feats"][n] = view.query_feats
+                views.append(view)
+                cand_lists.append(cands)
+            feats = featurizer.features_batch(views, cand_lists, [self.examples[n].episode for n in rows],
+                                              [self.focus[n] for n in rows])
+            for n, f in zip(rows, feats):
+                out["cand_feats"][n, : len(f)] = f
 
     def arrays(self, encoder: Encoder) -> dict[str, np.ndarray]:
         examples = self.examples
@@ -164,6 +186,7 @@ class ToolSplit(_Split):
     def __init__(self, examples: Sequence[ToolExample], featurizer: ToolFeaturizer, reserved: Sequence[str] = (),
                  seed: int = 0, alloc: Allocator = allocate):
         self.examples, self.featurizer, self.reserved, self.seed = examples, featurizer, reserved, seed
+        self.alloc = alloc
         n = len(examples)
         self.width = min(MAX_TOOL_CANDIDATES, max((len(e.available) for e in examples), default=1))
         self.out = {
@@ -252,7 +275,7 @@ class ReasoningSplit(_Split):
 
     def __init__(self, examples: Sequence[ReasoningExample], featurizer: ReasoningFeaturizer, bank: StepBank,
                  exclude_own_group: bool, alloc: Allocator = allocate):
-        self.examples, self.featurizer, self.bank = examples, featurizer, bank
+        self.examples, self.featurizer, self.bank, self.alloc = examples, featurizer, bank, alloc
         self.exclude_own_group = exclude_own_group
         n, K = len(examples), reason_features.MAX_CANDIDATES + 1
         self.out = {

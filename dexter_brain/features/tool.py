@@ -98,11 +98,10 @@ class ToolFeaturizer:
     def view(self, task: str, context: str = "", exclude_episode: str | None = None) -> TaskView:
         tokens, _ = self.spelling.expand(content_words(task))
         context_words = content_words(context) if context else []
-        scores = self.task_index.scores(tokens + context_words)
-        idx, sims = self.task_index.top_k(tokens + context_words, NEIGHBOURS + 8, scores)
-        neighbours = [(self.logged[i]["tool"], float(s)) for i, s in zip(idx, sims)
-                      if self.logged[i].get("episode") != exclude_episode
-                      and self.logged[i]["status"] == "success"][:NEIGHBOURS]
+        idx, sims = self.task_index.top_k(tokens + context_words, NEIGHBOURS + 8)
+        logged = self.logged
+        neighbours = [(logged[i]["tool"], s) for i, s in zip(idx.tolist(), sims.tolist())
+                      if logged[i].get("episode") != exclude_episode and logged[i]["status"] == "success"][:NEIGHBOURS]
         return TaskView(text=task, tokens=tokens, token_set=set(tokens), context_set=set(context_words),
                         neighbours=neighbours)
 

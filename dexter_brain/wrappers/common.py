@@ -129,6 +129,8 @@ class TRMCore:
         self.kind = kind
         self.calibration = Calibration.from_dir(directory)
         self.infer = infer_config or InferConfig(device=str(self.device))
+        if self.infer.num_threads is not None:
+            torch.set_num_threads(self.infer.num_threads)
         self.use_carry = use_carry
         self.carries = carry_store or CarryStore()
         self.encoder = Encoder(vocab, model.config.max_query_len, model.config.max_candidate_len)
