@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from dexter_brain.features.memory import MemoryFeaturizer
-from dexter_brain.features.reasoning import adapt_step
+from dexter_brain.features.reasoning import adapt_step, common_goal_words
 from dexter_brain.lexical import LexicalIndex, content_words, words
 
 LINEAR_MEMORY_CANDIDATES = 100
@@ -222,6 +222,7 @@ class NearestPlan:
     def __init__(self, plans: Iterable[dict], adapt: bool = False):
         self.plans = [p for p in plans if p.get("steps")]
         self.index = LexicalIndex(content_words(p["goal"]) for p in self.plans)
+        self.common = common_goal_words([p["goal"] for p in self.plans])
         self.adapt = adapt
 
     def plan(self, goal: str) -> list[str]:
@@ -231,7 +232,7 @@ class NearestPlan:
         near = self.plans[int(idx[0])]
         if not self.adapt:
             return list(near["steps"])
-        return [adapt_step(s, near["goal"], goal) for s in near["steps"]]
+        return [adapt_step(s, near["goal"], goal, self.common) for s in near["steps"]]
 
     def next_step(self, goal: str, completed: Sequence[str]) -> str | None:
         """The copied plan's step at position ``len(completed)``; None ("done") past its end."""

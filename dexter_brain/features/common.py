@@ -14,6 +14,8 @@ from dexter_brain.vocab import Vocabulary
 
 # A plan step matches a reference step when the F1 of their content-word sets reaches this.
 STEP_MATCH_THRESHOLD = 0.5
+NEAR_DUPLICATE = 0.8
+"""Two steps this similar (``step_similarity``) say the same thing in other words."""
 
 
 def memory_query_text(query: str, context: str | None = None) -> str:

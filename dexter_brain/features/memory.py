@@ -26,7 +26,7 @@ CANDIDATE_FEATURES = (
 # Features that exist only through the conversation's carry (the previous turn's focus): a fresh start
 # (or a stateless wrapper) sees them as zero.
 CARRY_FEATURES = ("focus_fact", "focus_entity", "focus_neighbour")
-FOCUS_CANDIDATES = 24
+FOCUS_CANDIDATES = 64
 QUERY_FEATURES = ("length", "bm25_max", "names_entity", "known_share", "corrections", "question")
 BM25_CANDIDATES = 24
 

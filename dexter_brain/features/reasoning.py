@@ -27,6 +27,7 @@ CANDIDATE_FEATURES = (
 QUERY_FEATURES = ("next_mode", "completed", "top_similarity", "neighbour_length", "progress")
 NEIGHBOUR_PLANS = 8
 MAX_CANDIDATES = 48
+COMMON_GOAL_SHARE = 0.02
 DONE = "<done>"
 
 
@@ -88,9 +89,22 @@ def _same_items(source: list[Candidate], items: list[Candidate]) -> bool:
             and all(c.text == DONE for c in items[n:]))
 
 
+def common_goal_words(goals: Sequence[str]) -> frozenset[str]:
+    """Content words in more than COMMON_GOAL_SHARE of the goals (at least 3): verbs and generic nouns ("get",
+    "plan", "trip"). A difference in such a word between two goals is a different task, not a different
+    object of the same task, so it is never swapped into the steps."""
+    df: Counter[str] = Counter()
+    for g in goals:
+        df.update(set(content_words(g)))
+    floor = max(3.0, COMMON_GOAL_SHARE * len(goals))
+    return frozenset(w for w, n in df.items() if n > floor)
+
+
 @lru_cache(maxsize=4096)
-def goal_substitutions(source_goal: str, goal: str) -> tuple[tuple[re.Pattern, str], ...]:
-    """Where the two goals differ in short aligned spans: (pattern of the old words, new words)."""
+def goal_substitutions(source_goal: str, goal: str, common: frozenset[str] = frozenset()
+                       ) -> tuple[tuple[re.Pattern, str], ...]:
+    """Where the two goals differ in short aligned spans: (pattern of the old words, new words); spans whose
+    words are all ``common`` (see ``common_goal_words``) are left alone."""
     src, dst = source_goal.split(), goal.split()
     matcher = difflib.SequenceMatcher(a=[normalize(w) for w in src], b=[normalize(w) for w in dst], autojunk=False)
     subs = []
@@ -99,14 +113,15 @@ def goal_substitutions(source_goal: str, goal: str) -> tuple[tuple[re.Pattern, s
             continue
         old = " ".join(src[a0:a1]).strip(".,;:!?")
         new = " ".join(dst[b0:b1]).strip(".,;:!?")
-        if old and new and content_words(old):
+        specific = [w for w in content_words(old) + content_words(new) if w not in common]
+        if old and new and content_words(old) and specific:
             subs.append((re.compile(rf"(?i)\b{re.escape(old)}\b"), new))
     return tuple(subs)
 
 
-def adapt_step(step: str, source_goal: str, goal: str) -> str:
+def adapt_step(step: str, source_goal: str, goal: str, common: frozenset[str] = frozenset()) -> str:
     """Swap the words where ``source_goal`` and ``goal`` differ (short aligned spans) into ``step``."""
-    for pattern, new in goal_substitutions(source_goal, goal):
+    for pattern, new in goal_substitutions(source_goal, goal, common):
         step = pattern.sub(new, step)
     return step
 
@@ -117,6 +132,7 @@ class ReasoningFeaturizer:
     def __init__(self, plans: Iterable[dict]):
         self.plans: list[dict] = [dict(p) for p in plans]
         self.index = LexicalIndex(content_words(p["goal"]) for p in self.plans)
+        self.common_words = common_goal_words([p["goal"] for p in self.plans])
         counts: Counter[str] = Counter()
         for p in self.plans:
             counts.update({normalize(s) for s in p["steps"]})
@@ -144,7 +160,7 @@ class ReasoningFeaturizer:
         occurrences: list[tuple[int, float, str | None]] = []
         for rank, (i, sim) in enumerate(near):
             plan = self.plans[i]
-            steps = [adapt_step(s, plan["goal"], goal) for s in plan["steps"]]
+            steps = [adapt_step(s, plan["goal"], goal, self.common_words) for s in plan["steps"]]
             n = len(steps)
             for j, step in enumerate(steps):
                 key_ = normalize(step)

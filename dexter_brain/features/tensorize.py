@@ -24,14 +24,14 @@ from dexter_brain.features import memory as mem_features
 from dexter_brain.features import reasoning as reason_features
 from dexter_brain.features import tool as tool_features
 from dexter_brain.features.common import (
-    DONE_TEXT, STEP_MATCH_THRESHOLD, Encoder, fact_text, memory_query_text, reasoning_query_text,
+    DONE_TEXT, NEAR_DUPLICATE, STEP_MATCH_THRESHOLD, Encoder, fact_text, memory_query_text, reasoning_query_text,
     step_similarity, step_text, tool_query_text, tool_text,
 )
 from dexter_brain.features.memory import MemoryFeaturizer
 from dexter_brain.features.reasoning import DONE, ReasoningFeaturizer
 from dexter_brain.features.tool import ToolFeaturizer
 
-MEMORY_CANDIDATES = 48
+MEMORY_CANDIDATES = 96
 MEMORY_BLOCK = 64
 """Memory rows whose features are computed together (``MemoryFeaturizer.features_batch``)."""
 MAX_TOOL_CANDIDATES = 64
@@ -254,12 +254,18 @@ def reasoning_targets(cands: Sequence[str], ex: ReasoningExample) -> tuple[list[
     positions = [0.0] * len(cands)
     target = -1
     if ex.kind == "plan":
+        # A candidate is in the plan when it matches a step; a weak match (under NEAR_DUPLICATE, e.g. "check
+        # tyres" and "check what it's worth" share one word of two) only when no candidate matches that step
+        # better, so loosely related steps are not taught as part of the plan.
         n = len(ex.steps)
-        for k, c in enumerate(cands):
-            sims = [step_similarity(c, s) for s in ex.steps]
-            j = int(np.argmax(sims)) if sims else 0
-            if sims and sims[j] >= STEP_MATCH_THRESHOLD:
-                labels[k], positions[k] = 1.0, j / max(n - 1, 1)
+        sims = np.array([[step_similarity(c, s) for s in ex.steps] for c in cands]).reshape(len(cands), n)
+        if n and len(cands):
+            best_for_step = sims.max(0)
+            for k in range(len(cands)):
+                j = int(np.argmax(sims[k]))
+                strong = sims[k, j] >= NEAR_DUPLICATE
+                if sims[k, j] >= STEP_MATCH_THRESHOLD and (strong or sims[k, j] >= best_for_step[j]):
+                    labels[k], positions[k] = 1.0, j / max(n - 1, 1)
     elif ex.next_step is None:
         target = cands.index(DONE) if DONE in cands else -1
     else:

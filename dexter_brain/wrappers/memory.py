@@ -27,7 +27,7 @@ from dexter_brain.wrappers.common import (
 )
 
 DENSE_CANDIDATES = 16
-MAX_CANDIDATES = 64
+MAX_CANDIDATES = 104
 MAX_K = 100
 FOCUS_SIZE = 3
 

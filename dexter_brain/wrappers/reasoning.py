@@ -14,7 +14,7 @@ import torch
 
 from dexter_brain.checkpoint import save_checkpoint
 from dexter_brain.config import InferConfig
-from dexter_brain.features.common import DONE_TEXT, reasoning_query_text, step_text
+from dexter_brain.features.common import DONE_TEXT, NEAR_DUPLICATE, reasoning_query_text, step_similarity, step_text
 from dexter_brain.features.reasoning import DONE, ReasoningFeaturizer
 from dexter_brain.lexical import normalize
 from dexter_brain.model import NUM_COMPLEXITY_CLASSES
@@ -110,7 +110,8 @@ class ReasoningTRM:
                     "candidates": []}
         probs = torch.sigmoid(out.scores[0, :n].float() / self.core.calibration.temperature).cpu().numpy()
         positions = out.position[0, :n].float().cpu().numpy()
-        chosen = [i for i in range(n) if probs[i] > 0.5] or [int(np.argmax(probs))]
+        chosen = _distinct([i for i in np.argsort(-probs, kind="stable") if probs[i] > 0.5], texts) or [
+            int(np.argmax(probs))]
         chosen.sort(key=lambda i: (positions[i], -probs[i]))
         # Confidence that the plan is right: every chosen step in, every other step out.
         inside = float(np.prod(probs[chosen]) ** (1 / len(chosen)))
@@ -164,3 +165,13 @@ class ReasoningTRM:
 
     def describe(self) -> dict:
         return {**self.core.describe(), "plans": len(self.featurizer.plans)}
+
+
+def _distinct(order: list[int], texts: list[str]) -> list[int]:
+    """``order`` (best first) without the steps that say what a better one already says: stored plans word
+    the same step differently, and a plan should hold it once."""
+    kept: list[int] = []
+    for i in order:
+        if all(step_similarity(texts[i], texts[j]) < NEAR_DUPLICATE for j in kept):
+            kept.append(i)
+    return kept
