@@ -173,15 +173,17 @@ def main_chat(argv: list[str] | None = None) -> int:
     p.add_argument("--models-dir", type=Path, default=Path("models"), help="the models directory")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--conversation", default="chat", help="conversation id (its carry is kept between turns)")
+    p.add_argument("--quiet", action="store_true", help="no banner and no warnings, only the turns")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="%(message)s")
     from dexter_brain import UnifiedConsciousness
 
     try:
         brain = UnifiedConsciousness.from_dir(args.models_dir, device=args.device)
     except _known_errors() + (ValueError,) as exc:
         return _fail(str(exc))
-    print("dexter-brain chat: /reset forgets this conversation, /quit leaves.")
+    if not args.quiet:
+        print("dexter-brain chat: /reset forgets this conversation, /quit leaves.")
     while True:
         try:
             text = input("you> ").strip()

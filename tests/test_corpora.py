@@ -243,9 +243,11 @@ def test_split_by_group_for_any_seed(mined, seed):
         split, _ = assign_splits(examples, seed, (0.8, 0.1, 0.1), forced)
         assert [e.id for e in split] == [e.id for e in examples]  # order kept
         groups = defaultdict(set)
+        hashed = {e.group: "test" if e.group in forced else split_of(e.group, seed, (0.8, 0.1, 0.1)) for e in split}
         for e in split:
             groups[e.group].add(e.split)
-            assert e.split == split_of(e.group, seed, (0.8, 0.1, 0.1)) or e.group in forced
+            # The hash decides, except that a split it left empty takes one train group.
+            assert e.split == hashed[e.group] or (hashed[e.group] == "train" and e.split not in hashed.values())
         assert all(len(s) == 1 for s in groups.values())
         check_contamination(split, kind)
 
@@ -325,8 +327,8 @@ def test_manifest(travel_corpora, travel_raw_dir):
         entry = manifest["corpora"][kind]
         assert set(entry["sha256"]) == set(SPLITS) and "empty_reason" not in entry
         assert entry["splits"] == {s: len(read_jsonl(out / kind / f"{s}.jsonl")) for s in SPLITS}
-    assert manifest["corpora"]["memory"]["splits"] == {"train": 36, "val": 0, "test": 0}
-    assert manifest["corpora"]["tool"]["splits"] == {"train": 21, "val": 0, "test": 2}
+    assert manifest["corpora"]["memory"]["splits"] == {"train": 30, "val": 3, "test": 3}
+    assert manifest["corpora"]["tool"]["splits"] == {"train": 20, "val": 1, "test": 2}
     assert manifest["corpora"]["reasoning"]["splits"] == {"train": 25, "val": 12, "test": 7}
     assert manifest["corpora"]["memory"]["followup_fraction"] == round(3 / 13, 4)  # of the conversation turns
 
@@ -505,7 +507,7 @@ def test_cli_generates_and_prints_one_line(tmp_path, capsys, travel_raw_dir):
     out = tmp_path / "out"
     assert main(["--raw", str(travel_raw_dir), "--out", str(out), "--quiet"]) == 0
     captured = capsys.readouterr()
-    assert captured.out == (f"memory 36/0/0, tool 21/0/2, reasoning 25/12/7 (train/val/test); follow-ups 23.1 %, "
+    assert captured.out == (f"memory 30/3/3, tool 20/1/2, reasoning 25/12/7 (train/val/test); follow-ups 23.1 %, "
                             f"corrections 8.7 %; wrote {out}\n")
     assert (out / "manifest.json").exists()
 
@@ -573,7 +575,7 @@ def test_cli_default_raw_is_the_sample_directory(tmp_path, monkeypatch, capsys):
     make_travel_raw(tmp_path / "datasets" / "raw" / "sample")  # already there: used as it is
     monkeypatch.chdir(tmp_path)
     assert main(["--quiet"]) == 0
-    assert capsys.readouterr().out.startswith("memory 36/0/0, tool 21/0/2, reasoning 25/12/7 (train/val/test)")
+    assert capsys.readouterr().out.startswith("memory 30/3/3, tool 20/1/2, reasoning 25/12/7 (train/val/test)")
     assert (tmp_path / "datasets" / "offline" / "manifest.json").exists()
 
 
@@ -614,3 +616,16 @@ def test_devdata_mines_without_error(tmp_path, name, totals):
     if name == "bfcl_memory":
         assert manifest["corpora"]["memory"]["origins"]["memory_refs"] == 155
     check_written_contamination(tmp_path / "out")
+
+
+def test_few_groups_still_get_val_and_test():
+    # Four groups the hash puts in train: one moves to test and one to val, whole, deterministically.
+    groups = [g for g in (f"conv-{i}" for i in range(200)) if split_of(g, 0, (0.8, 0.1, 0.1)) == "train"][:4]
+    examples = [_tool(g, f"Task {n} of {g}") for g in groups for n in range(3)]
+    split, _ = assign_splits(examples, 0, (0.8, 0.1, 0.1))
+    by_group = {e.group: {x.split for x in split if x.group == e.group} for e in split}
+    assert sorted(s for (s,) in by_group.values()) == ["test", "train", "train", "val"]
+    assert [e.split for e in assign_splits(examples, 0, (0.8, 0.1, 0.1))[0]] == [e.split for e in split]
+    # Two groups are too few to hold one out: both stay in train.
+    two = [e for e in examples if e.group in groups[:2]]
+    assert {e.split for e in assign_splits(two, 0, (0.8, 0.1, 0.1))[0]} == {"train"}

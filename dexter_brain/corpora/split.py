@@ -38,6 +38,23 @@ def split_of(group: str, seed: int, fractions: Sequence[float]) -> Split:
     return "train" if u < fractions[0] else "val" if u < fractions[0] + fractions[1] else "test"
 
 
+def _fill_empty_splits(split_of_group: dict[str, Split], seed: int, fractions: Sequence[float]) -> bool:
+    """With few groups the hash can leave val or test without any: then move one train group there (the
+    one the hash put nearest that split), so a small store still gets a held-out split. Needs 3 groups
+    that may move; the train split keeps at least one. Returns whether anything moved."""
+    moved = False
+    for split, fraction in (("test", fractions[2]), ("val", fractions[1])):
+        if fraction <= 0 or split in split_of_group.values():
+            continue
+        movable = sorted((g for g, s in split_of_group.items() if s == "train" and g not in ALWAYS_TRAIN_GROUPS),
+                         key=lambda g: (stable_fraction("split", seed, g), g))
+        if len(movable) < 3:
+            continue
+        split_of_group[movable[-1]] = split
+        moved = True
+    return moved
+
+
 def reserved_tools(catalogue: list[ToolEntry], examples: list[ToolExample], fraction: float, seed: int
                    ) -> tuple[str, ...]:
     """About ``fraction`` of the tools that succeed somewhere, chosen by a stable hash of their names.
@@ -87,6 +104,9 @@ def assign_splits(examples: list, seed: int, fractions: Sequence[float], force_t
             split = "test" if e.group in force_test_groups else split_of(e.group, seed, fractions)
             split_of_group[e.group] = split
         splits.append(split)
+    moved = _fill_empty_splits(split_of_group, seed, fractions)
+    if moved:
+        splits = [split_of_group[e.group] for e in examples]
     seen: set[str] = set()
     scored = [True] * len(examples)
     unscored = 0
