@@ -172,6 +172,13 @@ class TrainConfig(_Config):
     """Share of slots forced to run a random minimum number of supervision steps."""
     fresh_start_prob: float = 0.15
     """Probability that a follow-up turn is trained from a fresh state instead of its carry."""
+    text_dropout: float = Field(0.0, ge=0.0, le=1.0)
+    """Share of training examples scored without the text-match terms (query vector against candidate text),
+    so the candidate features must rank on their own: the model cannot lean on memorised texts."""
+    unseen_candidate_prob: float = Field(0.0, ge=0.0, le=1.0)
+    """Share of training examples whose right candidate has its history features (``history_columns`` of
+    the tensors: how often and how well it was used before) zeroed, as a candidate never seen in training
+    has them: teaches the model to rank a new tool by what it says it does."""
     eval_every: int = 250
     """Evaluate on the validation split every this many steps (and at the end)."""
     eval_max_examples: int = 2000

@@ -18,7 +18,7 @@ from dexter_brain.io import read_json
 
 # Columns that describe a row for the trainer rather than feed the model, and split-level metadata.
 _ROW_COLUMNS = ("episode", "turn", "difficulty", "scored")
-_META_COLUMNS = ("carry_columns",)
+_META_COLUMNS = ("carry_columns", "history_columns")
 
 
 class CorpusNotFoundError(FileNotFoundError):
@@ -56,6 +56,11 @@ class SplitData:
         """Candidate-feature columns that only a conversation's carry provides (zero on a fresh start)."""
         return self.arrays.get("carry_columns", np.zeros(0, dtype=np.int32))
 
+    @property
+    def history_columns(self) -> np.ndarray:
+        """Candidate-feature columns that come from past calls (zero for a candidate never seen in training)."""
+        return self.arrays.get("history_columns", np.zeros(0, dtype=np.int32))
+
     def batch(self, rows: np.ndarray, device: torch.device | str = "cpu") -> dict[str, Tensor]:
         """Model inputs and targets for the given rows; candidates are gathered from the bank."""
         out: dict[str, Tensor] = {}
@@ -80,6 +85,19 @@ def without_carry_features(batch: dict[str, Tensor], rows: Tensor, columns: np.n
     feats = batch["cand_feats"].clone()
     cols = torch.as_tensor(columns, dtype=torch.long, device=feats.device)
     feats[rows.nonzero().flatten()[:, None], :, cols] = 0.0
+    return {**batch, "cand_feats": feats}
+
+
+def without_history_of_target(batch: dict[str, Tensor], rows: Tensor, columns: np.ndarray) -> dict[str, Tensor]:
+    """The batch with the right candidate's history columns zeroed for ``rows`` (a bool mask): the right
+    answer looks like a candidate never seen in training."""
+    rows = rows & (batch["target"] >= 0)
+    if len(columns) == 0 or not bool(rows.any()):
+        return batch
+    feats = batch["cand_feats"].clone()
+    index = rows.nonzero().flatten()
+    cols = torch.as_tensor(columns, dtype=torch.long, device=feats.device)
+    feats[index[:, None], batch["target"][index][:, None], cols[None, :]] = 0.0
     return {**batch, "cand_feats": feats}
 
 

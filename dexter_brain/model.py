@@ -251,15 +251,19 @@ class RecursiveModel(nn.Module):
     def halt_logit(self, y: Tensor) -> Tensor:
         return self.halt(y.mean(1)).squeeze(-1)
 
-    def score(self, y: Tensor, cand_vecs: Tensor, cand_feats: Tensor, cand_mask: Tensor) -> StepOutput:
-        """Score K candidates (B, K, D) with features (B, K, F) against the answer state y."""
+    def score(self, y: Tensor, cand_vecs: Tensor, cand_feats: Tensor, cand_mask: Tensor,
+              text_keep: Tensor | None = None) -> StepOutput:
+        """Score K candidates (B, K, D) with features (B, K, F) against the answer state y; ``text_keep``
+        (B,), in training only, turns the text-match terms off for the rows where it is 0."""
         pooled = rms_norm(y.mean(1))  # (B, D)
         q = self.query_vector(y)
         c = F.normalize(cand_vecs, dim=-1)
         dense = self.log_temperature.exp() * torch.einsum("bd,bkd->bk", q, c)  # (B, K)
-        hidden = F.silu(
-            self.feat_in(cand_feats) + self.inter_in(q[:, None, :] * c) + self.state_in(pooled)[:, None, :]
-        )  # (B, K, H)
+        inter = self.inter_in(q[:, None, :] * c)
+        if text_keep is not None:
+            dense = dense * text_keep[:, None].to(dense.dtype)
+            inter = inter * text_keep[:, None, None].to(inter.dtype)
+        hidden = F.silu(self.feat_in(cand_feats) + inter + self.state_in(pooled)[:, None, :])  # (B, K, H)
         scores = self.score_out(hidden).squeeze(-1) + dense + self.feat_linear(cand_feats).squeeze(-1)
         scores = scores.masked_fill(~cand_mask, float("-inf"))
         null_score = self.null(pooled).squeeze(-1) if self.null is not None else scores.new_zeros(len(y))
@@ -282,6 +286,6 @@ class RecursiveModel(nn.Module):
         y, z = state if state is not None else self.initial_state(x.shape[0])
         y, z = self.recurse(x, y, z, num_improvement_steps)
         cand_vecs = batch["cand_vecs"] if "cand_vecs" in batch else self.encode_candidates(batch["cand_ids"])
-        out = self.score(y, cand_vecs, batch["cand_feats"], batch["cand_mask"])
+        out = self.score(y, cand_vecs, batch["cand_feats"], batch["cand_mask"], batch.get("text_keep"))
         out.z = z
         return out

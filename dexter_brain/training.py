@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dexter_brain.config import CurriculumStage, TrainConfig
-from dexter_brain.data import SplitData, without_carry_features
+from dexter_brain.data import SplitData, without_carry_features, without_history_of_target
 from dexter_brain.inference import replay_episodes
 from dexter_brain.model import RecursiveModel
 from dexter_brain.objectives import Head
@@ -262,12 +262,26 @@ class Trainer:
                          for e, p in zip(sl.episode.tolist(), sl.position.tolist())])
 
     # --- one optimizer step -----------------------------------------------------------------------------
+    def _augment(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Training-only input changes (``text_dropout``, ``unseen_candidate_prob``), drawn from the state's
+        generator so a resumed run draws the same."""
+        cfg, g = self.config, self.state.generator
+        n = len(batch["cand_feats"])
+        if cfg.unseen_candidate_prob > 0 and "target" in batch and len(self.train.history_columns):
+            rows = (torch.rand(n, generator=g) < cfg.unseen_candidate_prob).to(self.device)
+            batch = without_history_of_target(batch, rows, self.train.history_columns)
+        if cfg.text_dropout > 0:
+            keep = (torch.rand(n, generator=g) >= cfg.text_dropout).float().to(self.device)
+            batch = {**batch, "text_keep": keep}
+        return batch
+
     def _forward_loss(self, batch: dict[str, Tensor], y: Tensor, z: Tensor, fresh: Tensor, carried: Tensor):
         model = self.model
         init_y, init_z = model.initial_state(len(y))
         y_in = torch.where(fresh[:, None, None], init_y, y)
         z_in = torch.where(fresh[:, None, None], init_z, z)
         batch = without_carry_features(batch, ~carried, self.train.carry_columns)
+        batch = self._augment(batch)
         net = self.ddp or model
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._autocast):
             out = net(batch, (y_in, z_in))

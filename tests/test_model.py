@@ -223,3 +223,19 @@ def test_think_stops_each_row_at_its_first_step_over_the_threshold(threshold):
     assert steps.tolist() == expected
     for i, s in enumerate(expected):
         torch.testing.assert_close(y[i], ys[s - 1][i])
+
+
+def test_text_keep_zero_scores_by_features_alone():
+    # With the text-match terms off, a row's scores no longer depend on the candidates' texts; rows kept
+    # score exactly as without text_keep.
+    model = make_model("reasoning").eval()
+    batch = make_batch(model.config)
+    other = {**batch, "cand_ids": torch.flip(batch["cand_ids"], dims=[1])}
+    keep = torch.tensor([0.0] + [1.0] * (B - 1))
+    with torch.no_grad():
+        plain = model(batch).scores
+        a = model({**batch, "text_keep": keep}).scores
+        b = model({**other, "text_keep": keep}).scores
+    torch.testing.assert_close(a[0], b[0])
+    assert not torch.allclose(plain[0][:K - 2], a[0][:K - 2])
+    torch.testing.assert_close(a[1:], plain[1:])

@@ -328,3 +328,19 @@ def test_data_parallel_training_with_two_cpu_processes(tiny_brain, tmp_path):
     assert [r["world_size"] for r in ranks] == [2, 2]
     assert ranks[0]["weights"] == ranks[1]["weights"]  # gradients were averaged: the replicas agree
     assert read_json(out / "last" / "meta.json")["step"] == 4
+
+
+def test_without_history_of_target_zeroes_only_the_right_candidates_history():
+    from dexter_brain.data import without_history_of_target
+
+    feats = torch.arange(2 * 3 * 4, dtype=torch.float32).reshape(2, 3, 4) + 1
+    batch = {"cand_feats": feats, "target": torch.tensor([2, 1])}
+    out = without_history_of_target(batch, torch.tensor([True, False]), np.array([1, 3], dtype=np.int32))
+    expected = feats.clone()
+    expected[0, 2, [1, 3]] = 0.0
+    assert torch.equal(out["cand_feats"], expected)
+    assert torch.equal(batch["cand_feats"], feats)  # the input batch is left as it was
+    # No target (-1): nothing to hide.
+    none = without_history_of_target({**batch, "target": torch.tensor([-1, -1])}, torch.tensor([True, True]),
+                                     np.array([1], dtype=np.int32))
+    assert torch.equal(none["cand_feats"], feats)

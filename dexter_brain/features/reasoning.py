@@ -23,6 +23,7 @@ from dexter_brain.lexical import LexicalIndex, content_words, normalize
 CANDIDATE_FEATURES = (
     "support", "best_rank", "best_similarity", "mean_position", "goal_overlap", "frequency",
     "completed_match", "follows_last", "position_gap", "is_done", "done_support", "share_of_neighbours",
+    "next_share", "top_next",
 )
 QUERY_FEATURES = ("next_mode", "completed", "top_similarity", "neighbour_length", "progress")
 NEIGHBOUR_PLANS = 8
@@ -41,6 +42,10 @@ class Candidate:
     positions: list[float] | None = None
     follows_last: float = 0.0
     occurrences: int = 0
+    next_share: float = 0.0
+    """Similarity share of the neighbour plans whose step at the next position (len(completed)) this is."""
+    top_next: float = 0.0
+    """1 when this is the nearest plan's step at the next position (what copying that plan would say)."""
 
 
 @dataclass
@@ -51,9 +56,9 @@ class _Neighbourhood:
     near: list[tuple[int, float]]
     total: float
     candidates: list[Candidate]
-    occurrences: list[tuple[int, float, str | None]]
-    """Each admitted step occurrence in (neighbour rank, step) order: candidate row, similarity share, and
-    the step before it in its plan (None for a first step)."""
+    occurrences: list[tuple[int, float, str | None, int, int]]
+    """Each admitted step occurrence in (neighbour rank, step) order: candidate row, similarity share, the
+    step before it in its plan (None for a first step), the neighbour's rank and the step's index."""
     mean_length: float
     static: np.ndarray
     """(K, F) float64 feature rows with the columns that depend on the completed steps left at 0."""
@@ -157,7 +162,7 @@ class ReasoningFeaturizer:
         total = sum(s for _, s in near) or 1.0
         by_key: dict[str, int] = {}
         cands: list[Candidate] = []
-        occurrences: list[tuple[int, float, str | None]] = []
+        occurrences: list[tuple[int, float, str | None, int, int]] = []
         for rank, (i, sim) in enumerate(near):
             plan = self.plans[i]
             steps = [adapt_step(s, plan["goal"], goal, self.common_words) for s in plan["steps"]]
@@ -176,7 +181,7 @@ class ReasoningFeaturizer:
                 c.positions.append(j / max(n - 1, 1))
                 if rank < c.best_rank:
                     c.best_rank, c.best_similarity = rank, sim / (near[0][1] or 1.0)
-                occurrences.append((k, sim / total, steps[j - 1] if j > 0 else None))
+                occurrences.append((k, sim / total, steps[j - 1] if j > 0 else None, rank, j))
         lengths = [len(self.plans[i]["steps"]) for i, _ in near] or [self.mean_length]
         mean_len = float(np.average(lengths, weights=[s for _, s in near] or None))
         goal_words = set(content_words(goal))
@@ -189,7 +194,7 @@ class ReasoningFeaturizer:
                 c.support, 1.0 / (1 + c.best_rank), c.best_similarity, mean_pos,
                 len(words & goal_words) / max(len(words), 1),
                 np.log1p(self.frequency.get(normalize(c.text), 0)) / self.max_frequency,
-                0.0, 0.0, 0.0, 0.0, 0.0, c.occurrences / num_near,
+                0.0, 0.0, 0.0, 0.0, 0.0, c.occurrences / num_near, 0.0, 0.0,
             )
         found = _Neighbourhood(goal=goal, near=near, total=total, candidates=cands, occurrences=occurrences,
                                mean_length=mean_len, static=static)
@@ -207,7 +212,11 @@ class ReasoningFeaturizer:
                            best_similarity=c.best_similarity, positions=list(c.positions),
                            occurrences=c.occurrences) for c in hood.candidates]
         last = completed[-1] if completed else None
-        for k, share, previous in hood.occurrences:
+        at = len(completed)
+        for k, share, previous, rank, j in hood.occurrences:
+            if j == at:
+                cands[k].next_share += share
+                cands[k].top_next = max(cands[k].top_next, float(rank == 0))
             if last is not None and previous is not None and step_similarity(previous, last) >= STEP_MATCH_THRESHOLD:
                 cands[k].follows_last += share
             elif last is None and previous is None:
@@ -215,6 +224,8 @@ class ReasoningFeaturizer:
         if with_done:
             done = Candidate(text=DONE, positions=[1.0])
             done.support = sum(s for i, s in near if len(self.plans[i]["steps"]) <= len(completed)) / total
+            done.next_share = done.support
+            done.top_next = float(bool(near) and len(self.plans[near[0][0]]["steps"]) <= len(completed))
             cands.append(done)
         mean_len = hood.mean_length
         query_feats = np.array([
@@ -238,6 +249,8 @@ class ReasoningFeaturizer:
                 out[k, CANDIDATE_FEATURES.index("is_done")] = 1.0
                 out[k, CANDIDATE_FEATURES.index("done_support")] = c.support
                 out[k, CANDIDATE_FEATURES.index("position_gap")] = abs(1.0 - min(progress, 1.0))
+                out[k, CANDIDATE_FEATURES.index("next_share")] = c.next_share
+                out[k, CANDIDATE_FEATURES.index("top_next")] = c.top_next
                 continue
             words = set(content_words(c.text))
             mean_pos = float(np.mean(c.positions)) if c.positions else 0.5
@@ -247,6 +260,7 @@ class ReasoningFeaturizer:
                 np.log1p(self.frequency.get(normalize(c.text), 0)) / self.max_frequency,
                 max((step_similarity(c.text, s) for s in completed), default=0.0),
                 c.follows_last, abs(mean_pos - min(progress, 1.0)), 0.0, 0.0, c.occurrences / near,
+                c.next_share, c.top_next,
             )
         return out
 
@@ -260,12 +274,16 @@ class ReasoningFeaturizer:
         if completed:
             rows[:, 6] = np.max([hood.similarity_to(s) for s in completed], axis=0)
         rows[:, 7] = [c.follows_last for c in cands.items[:n]]
+        rows[:, 12] = [c.next_share for c in cands.items[:n]]
+        rows[:, 13] = [c.top_next for c in cands.items[:n]]
         rows[:, 8] = np.abs(rows[:, 3] - min(progress, 1.0))
         out[:n] = rows
         for k in range(n, len(cands.items)):  # the end-of-plan candidate
             out[k, CANDIDATE_FEATURES.index("is_done")] = 1.0
             out[k, CANDIDATE_FEATURES.index("done_support")] = cands.items[k].support
             out[k, CANDIDATE_FEATURES.index("position_gap")] = abs(1.0 - min(progress, 1.0))
+            out[k, CANDIDATE_FEATURES.index("next_share")] = cands.items[k].next_share
+            out[k, CANDIDATE_FEATURES.index("top_next")] = cands.items[k].top_next
         return out
 
     def to_state(self) -> dict:

@@ -220,6 +220,8 @@ class ToolSplit(_Split):
             "failed": np.array([e.status == "error" for e in examples], dtype=np.int32),
             "is_correction": np.array([e.is_correction for e in examples], dtype=np.int32),
             "reserved": np.array([e.tool in reserved for e in examples], dtype=np.int32),
+            "history_columns": np.array([tool_features.CANDIDATE_FEATURES.index(c)
+                                         for c in tool_features.HISTORY_FEATURES], dtype=np.int32),
             **_episode_columns(examples),
         }
 

@@ -21,6 +21,8 @@ CANDIDATE_FEATURES = (
     "bm25_log", "bm25_share", "bm25_rrank", "name_overlap", "desc_idf_overlap", "knn_vote", "knn_best",
     "prior", "fail_rate", "just_failed", "context_overlap", "has_description", "after_failure_vote",
 )
+HISTORY_FEATURES = ("knn_vote", "knn_best", "prior", "fail_rate", "after_failure_vote")
+"""What a tool's past calls say (zero for a tool never called in training)."""
 QUERY_FEATURES = ("has_error", "num_available", "length", "knn_top", "has_context")
 NEIGHBOURS = 20
 
