@@ -104,7 +104,7 @@ class _Built:
             self.postings = _postings_of(self.retriever)
             if self.postings is not None:
                 # Common words are kept as whole dense rows, made here so processes forked later share them.
-                data, indices, indptr, _ = self.postings
+                data, indices, indptr = self.postings
                 for i in np.flatnonzero(np.diff(indptr) > self.n_docs // DENSE_ROW_SHARE).tolist():
                     row = np.zeros(self.n_docs, dtype=np.float32)
                     row[indices[indptr[i]:indptr[i + 1]]] = data[indptr[i]:indptr[i + 1]]
@@ -131,7 +131,7 @@ class _Built:
         """What bm25s ``get_scores`` gives (the same float32 sums, word by word in query order), faster: a
         word in many documents is added as a whole precomputed row (0 where absent; x + 0 is x) rather than
         scattered document by document."""
-        data, indices, indptr, _ = self.postings
+        data, indices, indptr = self.postings
         out = np.zeros(self.n_docs, dtype=np.float32)
         for i in ids:
             row = self.dense.get(i)
@@ -148,7 +148,7 @@ class _Built:
         "screen") makes nearly every document a hit, so a top-k over all hits would sort the whole index."""
         if self.postings is None or k <= 0 or len(scores) != self.n_docs:
             return 0.0
-        _, indices, indptr, _ = self.postings
+        _, indices, indptr = self.postings
         df = {i: int(indptr[i + 1] - indptr[i]) for i in self.word_ids(query)}
         if max(df.values(), default=0) <= self.n_docs // 8:
             return 0.0
@@ -240,9 +240,9 @@ class LexicalIndex:
         return top_of(s, np.flatnonzero(s >= floor if floor > 0 else s > 0), k)
 
 
-def _postings_of(retriever: bm25s.BM25) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """bm25s' per-word score lists (data, documents, word offsets) and each word's best score, when they are
-    laid out as ``_sum_scores`` and ``_floor`` need (a plain BM25 sum, documents ascending within a word)."""
+def _postings_of(retriever: bm25s.BM25) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """bm25s' per-word score lists (data, documents, word offsets), when they are laid out as ``_sum_scores``
+    and ``floor`` need (a plain BM25 sum, documents ascending within a word)."""
     scores = getattr(retriever, "scores", None)
     if getattr(retriever, "nonoccurrence_array", None) is not None or not isinstance(scores, dict) or not all(
             key in scores for key in ("data", "indices", "indptr")):
@@ -254,11 +254,7 @@ def _postings_of(retriever: bm25s.BM25) -> tuple[np.ndarray, np.ndarray, np.ndar
     steps[indptr[1:-1][(indptr[1:-1] > 0) & (indptr[1:-1] < len(indices))] - 1] = 1  # word boundaries
     if (steps <= 0).any():
         return None
-    lengths = np.diff(indptr)
-    top_value = np.zeros(len(lengths), dtype=np.float32)
-    nonempty = lengths > 0
-    top_value[nonempty] = np.maximum.reduceat(data, indptr[:-1][nonempty])
-    return data, indices, indptr, top_value
+    return data, indices, indptr
 
 
 def top_of(s: np.ndarray, hits: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

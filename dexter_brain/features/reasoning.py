@@ -25,6 +25,7 @@ CANDIDATE_FEATURES = (
     "completed_match", "follows_last", "position_gap", "is_done", "done_support", "share_of_neighbours",
     "next_share", "top_next",
 )
+_COLUMN = {name: i for i, name in enumerate(CANDIDATE_FEATURES)}
 QUERY_FEATURES = ("next_mode", "completed", "top_similarity", "neighbour_length", "progress")
 NEIGHBOUR_PLANS = 8
 MAX_CANDIDATES = 48
@@ -83,6 +84,16 @@ class StepCandidates:
     num_neighbours: int
     neighbourhood: _Neighbourhood | None = field(default=None, repr=False, compare=False)
     """Where the items came from, so ``features`` can reuse what depends only on the goal."""
+
+
+def _done_row(c: Candidate, progress: float) -> np.ndarray:
+    """The feature row of the end-of-plan candidate."""
+    row = np.zeros(len(CANDIDATE_FEATURES), dtype=np.float32)
+    row[_COLUMN["is_done"]] = 1.0
+    row[_COLUMN["done_support"]] = c.support
+    row[_COLUMN["position_gap"]] = abs(1.0 - min(progress, 1.0))
+    row[_COLUMN["next_share"]], row[_COLUMN["top_next"]] = c.next_share, c.top_next
+    return row
 
 
 def _same_items(source: list[Candidate], items: list[Candidate]) -> bool:
@@ -185,17 +196,9 @@ class ReasoningFeaturizer:
         lengths = [len(self.plans[i]["steps"]) for i, _ in near] or [self.mean_length]
         mean_len = float(np.average(lengths, weights=[s for _, s in near] or None))
         goal_words = set(content_words(goal))
-        num_near = max(len(near), 1)
         static = np.zeros((len(cands), len(CANDIDATE_FEATURES)), dtype=np.float64)
         for k, c in enumerate(cands):
-            words = set(content_words(c.text))
-            mean_pos = float(np.mean(c.positions)) if c.positions else 0.5
-            static[k] = (
-                c.support, 1.0 / (1 + c.best_rank), c.best_similarity, mean_pos,
-                len(words & goal_words) / max(len(words), 1),
-                np.log1p(self.frequency.get(normalize(c.text), 0)) / self.max_frequency,
-                0.0, 0.0, 0.0, 0.0, 0.0, c.occurrences / num_near, 0.0, 0.0,
-            )
+            static[k] = self._goal_row(c, goal_words, max(len(near), 1))
         found = _Neighbourhood(goal=goal, near=near, total=total, candidates=cands, occurrences=occurrences,
                                mean_length=mean_len, static=static)
         if len(self._cache) >= 1024:
@@ -242,27 +245,31 @@ class ReasoningFeaturizer:
         if hood is not None and hood.goal == goal and _same_items(hood.candidates, cands.items):
             return self._features_from(hood, cands, completed, progress)
         goal_words = set(content_words(goal))
-        near = max(cands.num_neighbours, 1)
         out = np.zeros((len(cands.items), len(CANDIDATE_FEATURES)), dtype=np.float32)
         for k, c in enumerate(cands.items):
             if c.text == DONE:
-                out[k, CANDIDATE_FEATURES.index("is_done")] = 1.0
-                out[k, CANDIDATE_FEATURES.index("done_support")] = c.support
-                out[k, CANDIDATE_FEATURES.index("position_gap")] = abs(1.0 - min(progress, 1.0))
-                out[k, CANDIDATE_FEATURES.index("next_share")] = c.next_share
-                out[k, CANDIDATE_FEATURES.index("top_next")] = c.top_next
+                out[k] = _done_row(c, progress)
                 continue
-            words = set(content_words(c.text))
-            mean_pos = float(np.mean(c.positions)) if c.positions else 0.5
-            out[k] = (
-                c.support, 1.0 / (1 + c.best_rank), c.best_similarity, mean_pos,
-                len(words & goal_words) / max(len(words), 1),
-                np.log1p(self.frequency.get(normalize(c.text), 0)) / self.max_frequency,
-                max((step_similarity(c.text, s) for s in completed), default=0.0),
-                c.follows_last, abs(mean_pos - min(progress, 1.0)), 0.0, 0.0, c.occurrences / near,
-                c.next_share, c.top_next,
-            )
+            row = self._goal_row(c, goal_words, max(cands.num_neighbours, 1))
+            row[_COLUMN["completed_match"]] = max((step_similarity(c.text, s) for s in completed), default=0.0)
+            row[_COLUMN["follows_last"]] = c.follows_last
+            row[_COLUMN["position_gap"]] = abs(row[_COLUMN["mean_position"]] - min(progress, 1.0))
+            row[_COLUMN["next_share"]], row[_COLUMN["top_next"]] = c.next_share, c.top_next
+            out[k] = row
         return out
+
+    def _goal_row(self, c: Candidate, goal_words: set[str], num_near: int) -> np.ndarray:
+        """A step's feature row with only the columns that depend on the goal alone filled in."""
+        words = set(content_words(c.text))
+        row = np.zeros(len(CANDIDATE_FEATURES), dtype=np.float64)
+        row[_COLUMN["support"]] = c.support
+        row[_COLUMN["best_rank"]] = 1.0 / (1 + c.best_rank)
+        row[_COLUMN["best_similarity"]] = c.best_similarity
+        row[_COLUMN["mean_position"]] = float(np.mean(c.positions)) if c.positions else 0.5
+        row[_COLUMN["goal_overlap"]] = len(words & goal_words) / max(len(words), 1)
+        row[_COLUMN["frequency"]] = np.log1p(self.frequency.get(normalize(c.text), 0)) / self.max_frequency
+        row[_COLUMN["share_of_neighbours"]] = c.occurrences / num_near
+        return row
 
     def _features_from(self, hood: _Neighbourhood, cands: StepCandidates, completed: Sequence[str],
                        progress: float) -> np.ndarray:
@@ -272,18 +279,14 @@ class ReasoningFeaturizer:
         out = np.zeros((len(cands.items), len(CANDIDATE_FEATURES)), dtype=np.float32)
         rows = hood.static.copy()
         if completed:
-            rows[:, 6] = np.max([hood.similarity_to(s) for s in completed], axis=0)
-        rows[:, 7] = [c.follows_last for c in cands.items[:n]]
-        rows[:, 12] = [c.next_share for c in cands.items[:n]]
-        rows[:, 13] = [c.top_next for c in cands.items[:n]]
-        rows[:, 8] = np.abs(rows[:, 3] - min(progress, 1.0))
+            rows[:, _COLUMN["completed_match"]] = np.max([hood.similarity_to(s) for s in completed], axis=0)
+        rows[:, _COLUMN["follows_last"]] = [c.follows_last for c in cands.items[:n]]
+        rows[:, _COLUMN["next_share"]] = [c.next_share for c in cands.items[:n]]
+        rows[:, _COLUMN["top_next"]] = [c.top_next for c in cands.items[:n]]
+        rows[:, _COLUMN["position_gap"]] = np.abs(rows[:, _COLUMN["mean_position"]] - min(progress, 1.0))
         out[:n] = rows
         for k in range(n, len(cands.items)):  # the end-of-plan candidate
-            out[k, CANDIDATE_FEATURES.index("is_done")] = 1.0
-            out[k, CANDIDATE_FEATURES.index("done_support")] = cands.items[k].support
-            out[k, CANDIDATE_FEATURES.index("position_gap")] = abs(1.0 - min(progress, 1.0))
-            out[k, CANDIDATE_FEATURES.index("next_share")] = cands.items[k].next_share
-            out[k, CANDIDATE_FEATURES.index("top_next")] = cands.items[k].top_next
+            out[k] = _done_row(cands.items[k], progress)
         return out
 
     def to_state(self) -> dict:
