@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from dexter_brain.checkpoint import save_checkpoint
+from dexter_brain.checkpoint import SCORER, save_checkpoint, scorer_state
 from dexter_brain.training import TrainState
 
 logger = logging.getLogger(__name__)
@@ -154,9 +154,18 @@ class Checkpointer(_Base):
                 "best_loss": state.best_loss}
 
     def _save(self, state: TrainState, which: str, *, weights=None, dtype=None, with_state=False) -> None:
-        save_checkpoint(self.out_dir / which, state.model, meta=self._meta(state, which), tokenizer=self.tokenizer,
+        model = state.model
+        # ``best`` keeps the residual only when it beat the floor alone on validation: the step-0 evaluation
+        # (before any training) is the floor, and ``best`` is replaced only by a strictly better one.
+        # Without validation nothing shows that the residual helps: the floor alone ships.
+        beats_floor = state.best_metric > state.floor_metric if math.isfinite(state.floor_metric) else False
+        residual = which != "best" or (state.step > 0 and beats_floor)
+        scorer = scorer_state(model, floor_val=_finite(state.floor_metric), full_val=_finite(state.best_metric))
+        scorer["residual"] = residual
+        save_checkpoint(self.out_dir / which, model, meta=self._meta(state, which), tokenizer=self.tokenizer,
                         featurizer=self.featurizer, weights=weights, weights_dtype=dtype,
-                        train_state=(state.tensors(), state.scalars()) if with_state else None)
+                        train_state=(state.tensors(), state.scalars()) if with_state else None,
+                        extra_json={SCORER: scorer})
 
     def on_eval_end(self, state: TrainState) -> None:
         if not state.is_main:
@@ -177,6 +186,10 @@ class Checkpointer(_Base):
         if not (self.out_dir / "best").exists():
             # No validation split: the final (EMA) weights are the best we have.
             self._save(state, "best", weights=state.ema, dtype=self.best_dtype)
+
+
+def _finite(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
 
 
 class EarlyStopping(_Base):

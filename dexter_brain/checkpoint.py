@@ -2,8 +2,8 @@
 
 A checkpoint directory holds ``model.safetensors``, ``config.json`` (ModelConfig), ``meta.json`` (step,
 metrics, seed, corpus fingerprint, versions), ``tokenizer.model``, ``featurizer.json`` (the bank or index
-the wrapper needs) and, in ``last/`` only, ``train_state.safetensors`` + ``train_state.json``. Nothing is
-ever pickled.
+the wrapper needs), ``scorer.json`` (the fitted linear floor and whether the recursive residual is used)
+and, in ``last/`` only, ``train_state.safetensors`` + ``train_state.json``. Nothing is ever pickled.
 """
 
 from __future__ import annotations
@@ -19,16 +19,24 @@ from safetensors.torch import load_file, save_file
 
 from dexter_brain import __version__
 from dexter_brain.config import ModelConfig, TrmKind
+from dexter_brain.floor import LinearFloor
 from dexter_brain.io import dump_json
 from dexter_brain.model import RecursiveModel
 from dexter_brain.vocab import Vocabulary
 
 WEIGHTS = "model.safetensors"
-REQUIRED_FILES = ("model.safetensors", "config.json", "meta.json", "tokenizer.model", "featurizer.json")
+SCORER = "scorer.json"
+REQUIRED_FILES = ("model.safetensors", "config.json", "meta.json", "tokenizer.model", "featurizer.json", SCORER)
 
 
 class CheckpointError(ValueError):
     """A checkpoint directory is missing, incomplete, corrupt, or of the wrong kind."""
+
+
+def scorer_state(model: RecursiveModel, **info) -> dict:
+    """``scorer.json``: the model's floor, whether it scores with the residual, and ``info`` (e.g. the
+    validation metrics of the floor alone and of the full model)."""
+    return {"floor": model.floor.to_json(), "residual": bool(model.use_residual), **info}
 
 
 def save_checkpoint(directory: str | Path, model: RecursiveModel, *, meta: dict, tokenizer: bytes,
@@ -62,7 +70,8 @@ def save_checkpoint(directory: str | Path, model: RecursiveModel, *, meta: dict,
         (tmp / "tokenizer.model").write_bytes(tokenizer)
         (tmp / "featurizer.json").write_text(json.dumps(featurizer, ensure_ascii=False, sort_keys=True),
                                              encoding="utf-8")
-        for name, content in (extra_json or {}).items():
+        extra_json = {SCORER: scorer_state(model), **(extra_json or {})}
+        for name, content in extra_json.items():
             (tmp / name).write_text(dump_json(content), encoding="utf-8")
         if train_state is not None:
             tensors, scalars = train_state
@@ -135,5 +144,11 @@ def load_checkpoint(path: str | Path, *, kind: TrmKind | None = None, device: st
         meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{directory}: cannot read featurizer.json or meta.json: {exc}") from exc
+    try:
+        scorer = json.loads((directory / SCORER).read_text(encoding="utf-8"))
+        model.set_floor(LinearFloor.from_json(scorer["floor"]))
+        model.use_residual = bool(scorer["residual"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{directory / SCORER}: not a valid scorer: {exc}") from exc
     model.to(device).eval()
     return model, vocab, featurizer, meta, directory

@@ -87,6 +87,8 @@ class ModelConfig(_Config):
     """G: hand-made features of the query alone."""
     scorer_hidden: int = 64
     """H: hidden width of the per-candidate scorer."""
+    num_modes: int = Field(default=1, ge=1)
+    """M: sets of floor weights (reasoning: 2, plan and next step; the others 1)."""
 
     @model_validator(mode="after")
     def _check(self) -> "ModelConfig":
@@ -108,20 +110,21 @@ class ModelConfig(_Config):
 
     @classmethod
     def default(cls, kind: TrmKind, *, vocab_size: int, num_candidate_features: int,
-                num_query_features: int, preset: Literal["default", "seed"] = "default") -> "ModelConfig":
+                num_query_features: int, num_modes: int = 1, preset: Literal["default", "seed"] = "default"
+                ) -> "ModelConfig":
         """Default sizes per kind (see ``SIZES``)."""
         sizes = SIZES[preset][kind]
         return cls(kind=kind, vocab_size=vocab_size, num_candidate_features=num_candidate_features,
-                   num_query_features=num_query_features, **sizes)
+                   num_query_features=num_query_features, num_modes=num_modes, **sizes)
 
     @classmethod
     def tiny(cls, kind: TrmKind = "memory", *, vocab_size: int = 320, num_candidate_features: int = 4,
-             num_query_features: int = 2) -> "ModelConfig":
+             num_query_features: int = 2, num_modes: int = 1) -> "ModelConfig":
         """A model small enough for unit tests: trains in well under a second per step on CPU."""
         return cls(kind=kind, vocab_size=vocab_size, embed_dim=16, hidden_size=32, num_layers=1, num_heads=2,
                    num_slots=2, num_latent_updates=2, num_improvement_steps=2, max_supervision_steps=3,
                    max_query_len=16, max_candidate_len=12, num_candidate_features=num_candidate_features,
-                   num_query_features=num_query_features, scorer_hidden=16)
+                   num_query_features=num_query_features, scorer_hidden=16, num_modes=num_modes)
 
 
 class CurriculumStage(_Config):
@@ -175,10 +178,6 @@ class TrainConfig(_Config):
     text_dropout: float = Field(0.0, ge=0.0, le=1.0)
     """Share of training examples scored without the text-match terms (query vector against candidate text),
     so the candidate features must rank on their own: the model cannot lean on memorised texts."""
-    unseen_candidate_prob: float = Field(0.0, ge=0.0, le=1.0)
-    """Share of training examples whose right candidate has its history features (``history_columns`` of
-    the tensors: how often and how well it was used before) zeroed, as a candidate never seen in training
-    has them: teaches the model to rank a new tool by what it says it does."""
     eval_every: int = 250
     """Evaluate on the validation split every this many steps (and at the end)."""
     eval_max_examples: int = 2000

@@ -14,6 +14,7 @@ import torch
 from safetensors.numpy import load_file
 from torch import Tensor
 
+from dexter_brain.floor import LinearFloor
 from dexter_brain.io import read_json
 
 # Columns that describe a row for the trainer rather than feed the model, and split-level metadata.
@@ -35,6 +36,8 @@ class SplitData:
     bank: np.ndarray
     episodes: list[np.ndarray]
     """Row indices of each episode, in turn order."""
+    floor: LinearFloor
+    """The kind's linear floor, fitted on the training split by the corpus build."""
 
     def __len__(self) -> int:
         return len(self.arrays["query_ids"])
@@ -56,11 +59,6 @@ class SplitData:
         """Candidate-feature columns that only a conversation's carry provides (zero on a fresh start)."""
         return self.arrays.get("carry_columns", np.zeros(0, dtype=np.int32))
 
-    @property
-    def history_columns(self) -> np.ndarray:
-        """Candidate-feature columns that come from past calls (zero for a candidate never seen in training)."""
-        return self.arrays.get("history_columns", np.zeros(0, dtype=np.int32))
-
     def batch(self, rows: np.ndarray, device: torch.device | str = "cpu") -> dict[str, Tensor]:
         """Model inputs and targets for the given rows; candidates are gathered from the bank."""
         out: dict[str, Tensor] = {}
@@ -68,7 +66,7 @@ class SplitData:
             if name in _ROW_COLUMNS or name in _META_COLUMNS:
                 continue
             t = torch.from_numpy(arr[rows])
-            if name in ("query_ids", "cand_index", "target", "complexity"):
+            if name in ("query_ids", "cand_index", "target", "complexity", "mode"):
                 t = t.long()
             out[name] = t
         index = out["cand_index"]
@@ -88,19 +86,6 @@ def without_carry_features(batch: dict[str, Tensor], rows: Tensor, columns: np.n
     return {**batch, "cand_feats": feats}
 
 
-def without_history_of_target(batch: dict[str, Tensor], rows: Tensor, columns: np.ndarray) -> dict[str, Tensor]:
-    """The batch with the right candidate's history columns zeroed for ``rows`` (a bool mask): the right
-    answer looks like a candidate never seen in training."""
-    rows = rows & (batch["target"] >= 0)
-    if len(columns) == 0 or not bool(rows.any()):
-        return batch
-    feats = batch["cand_feats"].clone()
-    index = rows.nonzero().flatten()
-    cols = torch.as_tensor(columns, dtype=torch.long, device=feats.device)
-    feats[index[:, None], batch["target"][index][:, None], cols[None, :]] = 0.0
-    return {**batch, "cand_feats": feats}
-
-
 def load_split(data_dir: str | Path, kind: str, split: str) -> SplitData:
     """Load ``tensors/{kind}_{split}.safetensors`` and the kind's bank from a corpus directory."""
     data_dir = Path(data_dir)
@@ -116,12 +101,17 @@ def load_split(data_dir: str | Path, kind: str, split: str) -> SplitData:
             + " (run pipelines/generate_trm_training_data.py first)"
         )
     arrays = load_file(str(path))
+    floor_path = data_dir / "tensors" / f"{kind}_floor.json"
+    try:
+        floor = LinearFloor.from_json(read_json(floor_path))
+    except (OSError, ValueError) as exc:
+        raise CorpusNotFoundError(f"{floor_path}: no usable linear floor ({exc}): regenerate the corpus") from exc
     episode = arrays["episode"]
     starts = np.flatnonzero(np.r_[True, episode[1:] != episode[:-1]])
     ends = np.r_[starts[1:], len(episode)]
     episodes = [np.arange(s, e) for s, e in zip(starts, ends)]
     return SplitData(kind=kind, split=split, arrays=arrays, bank=load_file(str(bank_path))["ids"],
-                     episodes=episodes)
+                     episodes=episodes, floor=floor)
 
 
 def manifest_lengths(data_dir: str | Path) -> dict[str, int]:

@@ -47,10 +47,16 @@ def halting_call(model: RecursiveModel, batch: dict[str, Tensor], state: tuple[T
                  *, max_steps: int, threshold: float = 0.5) -> CallResult:
     """One call with adaptive halting, then the candidates scored from each row's final answer state
     (scores never feed back into the recursion, so scoring once at the end is exact)."""
+    if not model.use_residual:  # the floor alone reads only the features: no recursion, no text encoding
+        B = len(batch["cand_feats"])
+        y, z = state if state is not None else model.initial_state(B)
+        out = model.score(y, None, batch["cand_feats"], batch["cand_mask"], mode=batch.get("mode"))
+        out.z = z
+        return CallResult(out=out, steps=torch.zeros(B, dtype=torch.long, device=y.device))
     x = model.read(batch["query_ids"], batch.get("query_feats"))
     y, z, steps = think(model, x, state, max_steps=max_steps, threshold=threshold)
     cand_vecs = batch["cand_vecs"] if "cand_vecs" in batch else model.encode_candidates(batch["cand_ids"])
-    out = model.score(y, cand_vecs, batch["cand_feats"], batch["cand_mask"])
+    out = model.score(y, cand_vecs, batch["cand_feats"], batch["cand_mask"], mode=batch.get("mode"))
     out.z = z
     return CallResult(out=out, steps=steps)
 

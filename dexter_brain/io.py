@@ -9,7 +9,7 @@ import shutil
 import struct
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -141,8 +141,29 @@ def read_jsonl(path: str | Path) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def read_rows(data_dir: str | Path, kind: str, split: str) -> list[dict]:
+    """The rows of a corpus split, ``<data_dir>/<kind>/<split>.jsonl``, in episode and turn order ([] when
+    absent)."""
+    path = Path(data_dir) / kind / f"{split}.jsonl"
+    return episode_order(read_jsonl(path)) if path.exists() else []
+
+
+def episode_order(rows: Sequence[dict]) -> list[dict]:
+    """Rows grouped by episode (first appearance order), by turn inside each episode."""
+    first: dict[str, int] = {}
+    for r in rows:
+        first.setdefault(r["episode"], len(first))
+    return sorted(rows, key=lambda r: (first[r["episode"]], r["turn"]))
+
+
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def stable_fraction(*key: object) -> float:
+    """A number in [0, 1) fixed by ``key`` (sha256): the same on every machine and Python version."""
+    digest = hashlib.sha256(":".join(map(str, key)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def sha256_file(path: str | Path) -> str:

@@ -7,8 +7,12 @@ one supervision step, the first T-1 without gradient. A halting head reads ``y``
 call is the *carry* a conversation's next call can start from.
 
 Answers are rankings over candidates (stored facts, available tools, plan steps), so the model never
-invents an item: a candidate is scored from its text encoding, its hand-made features and the answer
-state. New facts or tools are scored by their text alone, no retraining.
+invents an item. A candidate's score is wide and deep: the *floor*, a linear model over its hand-made
+features fitted by logistic regression before training (``dexter_brain.floor``; fixed buffers here,
+never trained), plus the recursive *residual* read from the answer state, the candidate's text encoding
+and its features. The residual's output layers start at zero, so an untrained model is exactly its
+floor; ``use_residual = False`` (chosen by the build when the residual does not beat the floor on
+validation) scores with the floor alone. New facts or tools are scored by their text, no retraining.
 
 Shape key: B batch, L query tokens, K candidates, C tokens per candidate, S latent slots, D hidden,
 E token embedding width, F candidate features, G query features, H scorer width.
@@ -16,7 +20,6 @@ E token embedding width, F candidate features, G query features, H scorer width.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -24,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dexter_brain.config import ModelConfig
+from dexter_brain.floor import LinearFloor
 
 NUM_COMPLEXITY_CLASSES = 3  # simple, moderate, complex
 
@@ -166,8 +170,8 @@ class StepOutput:
     """Score of "nothing relevant" (B,) (memory abstention); zeros for other kinds."""
     halt_logit: Tensor
     """Halting logit (B,); halt when sigmoid(halt_logit) passes the threshold."""
-    query_vec: Tensor
-    """Unit query vector (B, D) read from y, for dense search over a candidate bank."""
+    query_vec: Tensor | None
+    """Unit query vector (B, D) read from y (None when scoring with the floor alone)."""
     cand_vecs: Tensor | None = None
     """The candidate encodings (B, K, D) that were scored."""
     fail_logit: Tensor | None = None
@@ -195,13 +199,22 @@ class RecursiveModel(nn.Module):
         self.halt = nn.Linear(D, 1)
         self.candidates = CandidateEncoder(config)
         self.query_proj = nn.Linear(D, D, bias=False)
-        self.log_temperature = nn.Parameter(torch.tensor(math.log(10.0)))
+        self.dense_scale = nn.Parameter(torch.zeros(()))
         self.feat_in = nn.Linear(config.num_candidate_features, H)
         self.inter_in = nn.Linear(D, H, bias=False)
         self.state_in = nn.Linear(D, H, bias=False)
-        self.feat_linear = nn.Linear(config.num_candidate_features, 1, bias=False)
         self.score_out = nn.Linear(H, 1)
         self.null = nn.Linear(D, 1) if config.kind == "memory" else None
+        # The linear floor (not trained, not in the weights file: it is fitted before training and kept in the
+        # checkpoint's scorer.json). M modes: one set of weights per mode (reasoning: plan, next step).
+        F, M = config.num_candidate_features, config.num_modes
+        self.register_buffer("floor_mean", torch.zeros(F), persistent=False)
+        self.register_buffer("floor_std", torch.ones(F), persistent=False)
+        self.register_buffer("floor_weight", torch.zeros(M, F), persistent=False)
+        self.register_buffer("floor_bias", torch.zeros(M), persistent=False)
+        self.floor: LinearFloor = LinearFloor.neutral([f"f{i}" for i in range(F)], M)
+        self.use_residual = True
+        """Score with floor + residual (True) or the floor alone (False: the residual did not help)."""
         self.fail = nn.Linear(H, 1) if config.kind == "tool" else None
         self.position = nn.Linear(H, 1) if config.kind == "reasoning" else None
         self.complexity = nn.Linear(D, NUM_COMPLEXITY_CLASSES) if config.kind == "reasoning" else None
@@ -211,9 +224,37 @@ class RecursiveModel(nn.Module):
         # The halting head starts near "never halt" (TRM: weight 0, bias -5).
         nn.init.zeros_(self.halt.weight)
         nn.init.constant_(self.halt.bias, -5.0)
+        # The residual starts at exactly zero: the untrained model is its floor.
+        nn.init.zeros_(self.score_out.weight)
+        nn.init.zeros_(self.score_out.bias)
+        if self.null is not None:
+            nn.init.zeros_(self.null.weight)
+            nn.init.zeros_(self.null.bias)
         nn.init.normal_(self.token_embedding.weight, std=0.02)
         with torch.no_grad():
             self.token_embedding.weight[0].zero_()
+
+    def set_floor(self, floor: LinearFloor) -> None:
+        """Install a fitted floor (its features must be this model's candidate features)."""
+        F, M = self.config.num_candidate_features, self.config.num_modes
+        if len(floor.feature_names) != F or floor.num_modes != M:
+            raise ValueError(f"the floor has {len(floor.feature_names)} features and {floor.num_modes} modes; the "
+                             f"model expects {F} and {M}")
+        device = self.floor_mean.device
+        self.floor_mean.copy_(torch.as_tensor(floor.mean, dtype=torch.float32, device=device))
+        self.floor_std.copy_(torch.as_tensor(floor.std, dtype=torch.float32, device=device))
+        self.floor_weight.copy_(torch.as_tensor(floor.weight, dtype=torch.float32, device=device))
+        self.floor_bias.copy_(torch.as_tensor(floor.bias, dtype=torch.float32, device=device))
+        self.floor = floor
+
+    def floor_scores(self, cand_feats: Tensor, mode: Tensor | None = None) -> Tensor:
+        """The floor's score of each candidate (B, K) from its features (B, K, F); ``mode`` (B,) picks the
+        weights (None: mode 0)."""
+        z = (cand_feats.float() - self.floor_mean) / self.floor_std
+        if mode is None:
+            return z @ self.floor_weight[0] + self.floor_bias[0]
+        w, b = self.floor_weight[mode], self.floor_bias[mode]  # (B, F), (B,)
+        return torch.einsum("bkf,bf->bk", z, w) + b[:, None]
 
     # --- recursion -------------------------------------------------------------------------------
     def initial_state(self, batch_size: int) -> tuple[Tensor, Tensor]:
@@ -251,20 +292,26 @@ class RecursiveModel(nn.Module):
     def halt_logit(self, y: Tensor) -> Tensor:
         return self.halt(y.mean(1)).squeeze(-1)
 
-    def score(self, y: Tensor, cand_vecs: Tensor, cand_feats: Tensor, cand_mask: Tensor,
-              text_keep: Tensor | None = None) -> StepOutput:
-        """Score K candidates (B, K, D) with features (B, K, F) against the answer state y; ``text_keep``
-        (B,), in training only, turns the text-match terms off for the rows where it is 0."""
+    def score(self, y: Tensor, cand_vecs: Tensor | None, cand_feats: Tensor, cand_mask: Tensor,
+              text_keep: Tensor | None = None, mode: Tensor | None = None) -> StepOutput:
+        """Score K candidates (B, K, D) with features (B, K, F) against the answer state y: floor + residual.
+        ``text_keep`` (B,), in training only, turns the text-match terms off for the rows where it is 0;
+        ``mode`` (B,) picks the floor's weights. Without the residual, only the features are read."""
+        scores = self.floor_scores(cand_feats, mode)
+        if not self.use_residual:
+            scores = scores.masked_fill(~cand_mask, float("-inf"))
+            zeros = scores.new_zeros(len(scores))
+            return StepOutput(y=y, z=y, scores=scores, null_score=zeros, halt_logit=zeros, query_vec=None)
         pooled = rms_norm(y.mean(1))  # (B, D)
         q = self.query_vector(y)
         c = F.normalize(cand_vecs, dim=-1)
-        dense = self.log_temperature.exp() * torch.einsum("bd,bkd->bk", q, c)  # (B, K)
+        dense = self.dense_scale * torch.einsum("bd,bkd->bk", q, c)  # (B, K)
         inter = self.inter_in(q[:, None, :] * c)
         if text_keep is not None:
             dense = dense * text_keep[:, None].to(dense.dtype)
             inter = inter * text_keep[:, None, None].to(inter.dtype)
         hidden = F.silu(self.feat_in(cand_feats) + inter + self.state_in(pooled)[:, None, :])  # (B, K, H)
-        scores = self.score_out(hidden).squeeze(-1) + dense + self.feat_linear(cand_feats).squeeze(-1)
+        scores = scores + self.score_out(hidden).squeeze(-1).float() + dense.float()
         scores = scores.masked_fill(~cand_mask, float("-inf"))
         null_score = self.null(pooled).squeeze(-1) if self.null is not None else scores.new_zeros(len(y))
         return StepOutput(
@@ -286,6 +333,7 @@ class RecursiveModel(nn.Module):
         y, z = state if state is not None else self.initial_state(x.shape[0])
         y, z = self.recurse(x, y, z, num_improvement_steps)
         cand_vecs = batch["cand_vecs"] if "cand_vecs" in batch else self.encode_candidates(batch["cand_ids"])
-        out = self.score(y, cand_vecs, batch["cand_feats"], batch["cand_mask"], batch.get("text_keep"))
+        out = self.score(y, cand_vecs, batch["cand_feats"], batch["cand_mask"], batch.get("text_keep"),
+                         batch.get("mode"))
         out.z = z
         return out

@@ -43,50 +43,38 @@ def recall_at(scores: Tensor, labels: Tensor, k: int) -> Tensor:
 
 
 class MemoryHead:
-    """Multi-positive listwise loss over candidates plus "nothing relevant"; an in-batch dense loss trains
-    the query vector used to search the whole bank."""
+    """Multi-positive listwise loss over the candidates plus "nothing relevant". A turn whose stored answer
+    is not among its candidates has nothing to rank and is left out of the loss; metrics count it as
+    missed (recall is over all the turn's reference facts, as the wrapper serves)."""
 
     kind = "memory"
     primary_metric = "recall@5"
 
-    def __init__(self, dense_weight: float = 0.5):
-        self.dense_weight = dense_weight
-
     def loss(self, out, batch):
         labels = batch["labels"]  # (B, K)
         has_pos = labels.sum(1) > 0
-        logits = torch.cat([_finite(out.scores), out.null_score[:, None]], dim=1)  # (B, K+1)
+        rankable = has_pos | (batch["num_gold"] == 0)
+        logits = torch.cat([_finite(out.scores), out.null_score[:, None].to(out.scores.dtype)], dim=1)  # (B, K+1)
         target = torch.cat([labels, (~has_pos).float()[:, None]], dim=1)
         listwise = torch.logsumexp(logits.masked_fill(target == 0, NEG), 1) - torch.logsumexp(logits, 1)
-        task = -listwise.mean()
+        task = -(listwise * rankable).sum() / rankable.sum().clamp(min=1)
         correct = target.gather(1, logits.argmax(1, keepdim=True)).squeeze(1) > 0
-        parts = {"listwise": task.detach()}
-        if self.dense_weight and out.cand_vecs is not None and has_pos.any():
-            dense = self._dense_loss(out, batch, has_pos)
-            task = task + self.dense_weight * dense
-            parts["dense"] = dense.detach()
-        return task, correct, parts
-
-    @staticmethod
-    def _dense_loss(out, batch, has_pos):
-        # Every candidate of the batch is a negative for every row, except the row's own positives.
-        vecs = F.normalize(out.cand_vecs.reshape(-1, out.cand_vecs.shape[-1]), dim=-1)  # (B*K, D)
-        ids = batch["cand_index"].reshape(-1)  # (B*K,)
-        logits = out.query_vec @ vecs.T * 20.0  # (B, B*K)
-        pos_ids = torch.where(batch["labels"] > 0, batch["cand_index"], torch.full_like(batch["cand_index"], -2))
-        is_pos = (ids[None, None, :] == pos_ids[:, :, None]).any(1)  # (B, B*K)
-        logits = logits.masked_fill((ids < 0)[None, :], NEG)
-        ls = torch.logsumexp(logits.masked_fill(~is_pos, NEG), 1) - torch.logsumexp(logits, 1)
-        return -(ls[has_pos]).mean()
+        return task, correct, {"listwise": task.detach()}
 
     def example_metrics(self, out, batch):
         scores = _finite(out.scores)
-        labels = batch["labels"]
-        r5 = recall_at(scores, labels, 5)
+        labels, gold = batch["labels"], batch["num_gold"].float()
+        nan = torch.full_like(gold, float("nan"))
+
+        def recall(k):
+            top = scores.topk(min(k, scores.shape[1]), dim=1).indices
+            return torch.where(gold > 0, labels.gather(1, top).sum(1) / gold.clamp(min=1), nan)
+
+        r5 = recall(5)
         rank = (scores > (scores.masked_fill(labels == 0, NEG).max(1, keepdim=True).values)).sum(1)
-        rr = torch.where(labels.sum(1) > 0, 1.0 / (rank + 1).float(), torch.full_like(r5, float("nan")))
-        return {"recall@1": recall_at(scores, labels, 1), "recall@5": r5, "mrr": rr,
-                "followup_recall@5": torch.where(batch["is_followup"] > 0, r5, torch.full_like(r5, float("nan")))}
+        rr = torch.where(labels.sum(1) > 0, 1.0 / (rank + 1).float(), torch.zeros_like(gold))
+        return {"recall@1": recall(1), "recall@5": r5, "mrr": torch.where(gold > 0, rr, nan),
+                "followup_recall@5": torch.where(batch["is_followup"] > 0, r5, nan)}
 
 
 class ToolHead:
@@ -110,12 +98,13 @@ class ToolHead:
         return task + self.fail_weight * fail, correct, {"select": task.detach(), "fail": fail.detach()}
 
     def example_metrics(self, out, batch):
+        # Every successful call counts; one whose tool did not make the shortlist is a miss.
         scores = _finite(out.scores)
         target, failed = batch["target"], batch["failed"].bool()
         nan = torch.full(target.shape, float("nan"), device=scores.device)
-        valid = (~failed) & (target >= 0)
-        top1 = (scores.argmax(1) == target).float()
-        top3 = (scores.topk(min(3, scores.shape[1]), 1).indices == target[:, None]).any(1).float()
+        valid = ~failed
+        top1 = ((scores.argmax(1) == target) & (target >= 0)).float()
+        top3 = ((scores.topk(min(3, scores.shape[1]), 1).indices == target[:, None]).any(1) & (target >= 0)).float()
         return {"top1": torch.where(valid, top1, nan), "top3": torch.where(valid, top3, nan),
                 "correction_top1": torch.where(valid & (batch["is_correction"] > 0), top1, nan)}
 
@@ -153,13 +142,16 @@ class ReasoningHead:
         return loss, correct, {"next": next_loss.detach(), "plan": plan_loss.detach(), "position": position.detach()}
 
     def example_metrics(self, out, batch):
+        # A plan keeps its ``plan_length`` best candidates, as the wrapper serves it.
         next_mode = batch["next_mode"].bool()
         mask = batch["cand_mask"]
         scores = _finite(out.scores)
         nan = torch.full(next_mode.shape, float("nan"), device=scores.device)
-        next_acc = torch.where(next_mode & (batch["target"] >= 0), (scores.argmax(1) == batch["target"]).float(), nan)
+        target = batch["target"]
+        next_acc = torch.where(next_mode, ((scores.argmax(1) == target) & (target >= 0)).float(), nan)
         labels = (batch["labels"] > 0) & mask
-        chosen = (scores > 0) & mask
+        rank = scores.argsort(1, descending=True).argsort(1)  # (B, K) rank of each candidate
+        chosen = (rank < batch["plan_length"][:, None].clamp(min=1)) & mask
         tp = (chosen & labels).sum(1).float()
         f1 = 2 * tp / (chosen.sum(1) + labels.sum(1)).clamp(min=1)
         plan_f1 = torch.where(~next_mode, f1, nan)

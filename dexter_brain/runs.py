@@ -19,16 +19,22 @@ logger = logging.getLogger(__name__)
 
 # A smoke-test budget: every TRM trains for seconds, not minutes.
 QUICK = dict(max_steps=40, batch_size=32, eval_every=20, warmup_steps=5, eval_max_examples=300)
-# The full budget per TRM: the three together train in about ten minutes on 2 CPU cores at scale 1
-# (benchmarks/train.py); memory sees the most varied examples and gets the most steps.
-BUDGET = {
-    "memory": dict(max_steps=1200, eval_every=300),
-    "tool": dict(max_steps=1000, eval_every=250, unseen_candidate_prob=0.2),
-    "reasoning": dict(max_steps=800, eval_every=200, text_dropout=0.5),
-}
-"""Steps per TRM at scale 1 (all three in about 10 minutes on 2 cores), and per-kind training choices: tools
-must rank tools never seen in training (a fifth of the answers are shown as such); plans must follow the
-stored plans' evidence rather than memorised goal texts (half the examples are scored without text match)."""
+EPOCHS = 4
+"""The residual's budget: this many passes over the training rows (bounded by STEP_RANGE), evaluated four
+times, stopping early after two evaluations without improvement. It starts at the floor, so it needs
+only to learn what the features miss, and with few labels it over-fits fast."""
+STEP_RANGE = (100, 1200)
+CHOICES = {"memory": {}, "tool": {}, "reasoning": dict(text_dropout=0.5)}
+"""Per-kind training choices: plans must follow the stored plans' evidence rather than memorised goal texts
+(half the examples are scored without text match)."""
+
+
+def budget(rows: int, batch_size: int) -> dict:
+    """``max_steps``, ``eval_every``, ``warmup_steps`` and ``early_stopping_patience`` for ``rows`` training rows."""
+    steps = int(min(max(EPOCHS * rows / batch_size, STEP_RANGE[0]), STEP_RANGE[1]))
+    every = max(steps // 4, 1)
+    return dict(max_steps=steps, eval_every=every, warmup_steps=min(100, steps // 5),
+                early_stopping_patience=2)
 
 
 def default_train_config(kind: TrmKind, data_path: str | Path, out_dir: str | Path, *, quick: bool = False,
@@ -41,12 +47,13 @@ def default_train_config(kind: TrmKind, data_path: str | Path, out_dir: str | Pa
     train = load_split(data_path, kind, "train")
     model = ModelConfig.default(kind, vocab_size=manifest["vocab"]["vocab_size"],
                                 num_candidate_features=train.num_candidate_features,
-                                num_query_features=train.num_query_features)
+                                num_query_features=train.num_query_features, num_modes=train.floor.num_modes)
     model = ModelConfig.model_validate({
         **model.model_dump(), "max_query_len": manifest["lengths"]["max_query_len"],
         "max_candidate_len": manifest["lengths"]["max_candidate_len"], **(model_overrides or {})})
     fields = dict(model=model, data_dir=data_path, out_dir=Path(out_dir), seed=seed, device=device,
-                  eval_max_examples=1000, **BUDGET[kind])
+                  eval_max_examples=1000, **budget(len(train), TrainConfig.model_fields["batch_size"].default),
+                  **CHOICES[kind])
     if quick:
         fields.update(QUICK)
     fields.update(overrides)

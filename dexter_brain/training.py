@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dexter_brain.config import CurriculumStage, TrainConfig
-from dexter_brain.data import SplitData, without_carry_features, without_history_of_target
+from dexter_brain.data import SplitData, without_carry_features
 from dexter_brain.inference import replay_episodes
 from dexter_brain.model import RecursiveModel
 from dexter_brain.objectives import Head
@@ -94,6 +94,8 @@ class TrainState:
     epoch: int = 0
     cursor: int = 0
     best_metric: float = -math.inf
+    floor_metric: float = math.nan
+    """The validation metric of the floor alone (the evaluation at step 0, before any training)."""
     best_loss: float = math.inf
     evals_without_improvement: int = 0
     should_stop: bool = False
@@ -121,6 +123,7 @@ class TrainState:
 
     def scalars(self) -> dict:
         return {"step": self.step, "epoch": self.epoch, "cursor": self.cursor, "best_metric": self.best_metric,
+                "floor_metric": self.floor_metric,
                 "best_loss": self.best_loss, "evals_without_improvement": self.evals_without_improvement,
                 "should_stop": self.should_stop,
                 "world_size": self.world_size, "param_groups": [
@@ -139,6 +142,7 @@ class TrainState:
     def restore(self, tensors: dict[str, Tensor], scalars: dict) -> None:
         for k in ("step", "epoch", "cursor", "best_metric", "best_loss", "evals_without_improvement"):
             setattr(self, k, scalars[k])
+        self.floor_metric = scalars.get("floor_metric", math.nan)
         self.should_stop = bool(scalars.get("should_stop", False))
         self.generator.set_state(tensors["rng.generator"])
         for k in self.slots.__dataclass_fields__:
@@ -194,6 +198,7 @@ class Trainer:
         if config.deterministic:
             torch.use_deterministic_algorithms(True)
         model = RecursiveModel(config.model).to(self.device)
+        model.set_floor(train.floor)
         self.model = model
         self.ddp = None
         if self.world_size > 1:
@@ -263,13 +268,10 @@ class Trainer:
 
     # --- one optimizer step -----------------------------------------------------------------------------
     def _augment(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Training-only input changes (``text_dropout``, ``unseen_candidate_prob``), drawn from the state's
-        generator so a resumed run draws the same."""
+        """Training-only input changes (``text_dropout``), drawn from the state's generator so a resumed run
+        draws the same."""
         cfg, g = self.config, self.state.generator
         n = len(batch["cand_feats"])
-        if cfg.unseen_candidate_prob > 0 and "target" in batch and len(self.train.history_columns):
-            rows = (torch.rand(n, generator=g) < cfg.unseen_candidate_prob).to(self.device)
-            batch = without_history_of_target(batch, rows, self.train.history_columns)
         if cfg.text_dropout > 0:
             keep = (torch.rand(n, generator=g) >= cfg.text_dropout).float().to(self.device)
             batch = {**batch, "text_keep": keep}
@@ -388,6 +390,9 @@ class Trainer:
         st, cfg = self.state, self.config
         for cb in self.callbacks:
             cb.on_train_start(st)
+        if st.step == 0 and self.val is not None and math.isnan(st.floor_metric):
+            # The residual starts at zero: this measures the floor alone, the bar every later step must beat.
+            self._run_eval()
         while st.step < cfg.max_steps and not st.should_stop:
             self.train_step()
             for cb in self.callbacks:
@@ -404,6 +409,8 @@ class Trainer:
         st.metrics = metrics
         primary = metrics.get(self.head.primary_metric, float("nan"))
         st.improved = not math.isnan(primary) and primary > st.best_metric
+        if st.step == 0:
+            st.floor_metric = primary
         if st.improved:
             st.best_metric, st.evals_without_improvement = primary, 0
         else:

@@ -121,6 +121,7 @@ def travel_corpora(tmp_path_factory) -> tuple[Path, dict]:
 TINY_MODEL = dict(embed_dim=16, hidden_size=32, num_layers=1, num_heads=2, num_slots=2, num_latent_updates=2,
                   num_improvement_steps=2, max_supervision_steps=3, scorer_hidden=16)
 TINY_TRAIN = dict(max_steps=8, batch_size=8, eval_every=4, warmup_steps=2, eval_max_examples=64, lr=3e-3,
+                  early_stopping_patience=0,
                   curriculum=[{"until": 0.5, "max_difficulty": 1, "max_supervision_steps": 2},
                               {"until": 1.0, "max_difficulty": 2, "max_supervision_steps": 3}])
 

@@ -166,7 +166,12 @@ def test_bad_limits_are_rejected():
 
 # --- the wrappers' carry ----------------------------------------------------------------------------------
 def load(tiny_brain, kind: str, **kw):
-    return WRAPPERS[kind].from_checkpoint(tiny_brain["models"] / kind, device="cpu", **kw)
+    """A wrapper of the tiny brain. Tool and reasoning load their ``last/`` weights, which score with the
+    trained recursive residual, so the latent carry shows in their outputs (``best/`` may be the floor alone,
+    whose outputs no latent state changes); memory's carry also holds the focus and previous query its
+    inputs read, which change the answer with or without the residual."""
+    path = tiny_brain["models"] / kind / ("best" if kind == "memory" else "last")
+    return WRAPPERS[kind].from_checkpoint(path, device="cpu", **kw)
 
 
 def goal_of(wrapper) -> dict:

@@ -29,7 +29,8 @@ from dexter_brain.vocab import Vocabulary
 
 CORPUS = ["<MEM_QUERY> When does my outbound flight to Lisbon leave?",
           "<MEM_FACT> Outbound flight TP 202 departs Boston at 18:40 on 12 June"] * 4
-CHECKPOINT_FILES = {"model.safetensors", "config.json", "meta.json", "tokenizer.model", "featurizer.json"}
+CHECKPOINT_FILES = {"model.safetensors", "config.json", "meta.json", "tokenizer.model", "featurizer.json",
+                    "scorer.json"}
 TRAIN_STATE_FILES = {"train_state.safetensors", "train_state.json"}
 PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt"}
 FEATURIZER = {"facts": [{"id": "f1", "text": "Outbound flight TP 202 departs Boston"}], "note": "Zürich ✈"}

@@ -2,9 +2,10 @@
 
 Known answers for each miner on the hand-written travel-assistant raw directory (tests/fixtures/travel_raw,
 see tests/conftest.py), a cooking-assistant directory built inline (nothing may depend on the sample's words),
-the split (groups never separated, reserved tools all in test, duplicates across splits unscored), the
-contamination check, byte-identical outputs, raw directories holding a single source, the command line, and
-the real developer directories in ../shared/devdata (skipped when absent; seal_tools is marked slow).
+the split (groups never separated, reserved tools named but trained like any other, duplicates across splits
+unscored), the contamination check, byte-identical outputs, the stages resuming on their own, raw directories
+holding a single source, the command line, and the real developer directories in ../shared/devdata (skipped
+when absent; seal_tools is marked slow).
 
 Run: python -m pytest tests/test_corpora.py -q
 """
@@ -29,8 +30,9 @@ from dexter_brain.corpora import (
     generate_corpora,
 )
 from dexter_brain.corpora.memory import mine_memory
-from dexter_brain.corpora.reasoning import complexity_of, mine_reasoning
-from dexter_brain.corpora.split import assign_splits, groups_with_tools, keys_of, reserved_tools, split_of
+from dexter_brain.corpora.reasoning import mine_reasoning
+from dexter_brain.schema import complexity_of
+from dexter_brain.corpora.split import assign_splits, keys_of, reserved_tools, split_of
 from dexter_brain.corpora.tool import flatten_context, mine_tools
 from dexter_brain.io import read_jsonl
 from dexter_brain.raw import RawStore
@@ -93,17 +95,6 @@ def test_memory_refs_turn(travel_corpora):
     history = by_id(out, "memory")["mem:h-docs:1"]
     assert history.positives == ("t10", "t5") and history.source == "brain.db:history#rowid=3"
 
-
-def test_hard_negatives_exclude_positives_and_come_from_the_bank(travel_corpora):
-    out, _ = travel_corpora
-    bank = {r["id"] for r in read_jsonl(out / "memory" / "bank.jsonl")}
-    examples = load(out, "memory")
-    for e in examples:
-        assert not set(e.hard_negatives) & set(e.positives), e.id
-        assert set(e.hard_negatives) <= bank and len(e.hard_negatives) <= 8
-        assert e.positives or not e.hard_negatives
-    ret = by_id(out, "memory")["mem:trip-lisbon:2"]
-    assert {"t13", "t2"} <= set(ret.hard_negatives)  # the other trip's return flight; the same trip's flight
 
 
 @pytest.mark.parametrize("example_id, origin, positives, is_followup", [
@@ -237,13 +228,11 @@ def test_written_split_never_separates_a_conversation(travel_corpora):
 @pytest.mark.parametrize("seed", range(8))
 def test_split_by_group_for_any_seed(mined, seed):
     corpora, catalogue = mined
-    reserved = reserved_tools(catalogue, corpora["tool"], 0.1, seed)
-    forced = groups_with_tools(corpora["tool"], reserved)
     for kind, examples in corpora.items():
-        split, _ = assign_splits(examples, seed, (0.8, 0.1, 0.1), forced)
+        split, _ = assign_splits(examples, seed, (0.8, 0.1, 0.1))
         assert [e.id for e in split] == [e.id for e in examples]  # order kept
         groups = defaultdict(set)
-        hashed = {e.group: "test" if e.group in forced else split_of(e.group, seed, (0.8, 0.1, 0.1)) for e in split}
+        hashed = {e.group: split_of(e.group, seed, (0.8, 0.1, 0.1)) for e in split}
         for e in split:
             groups[e.group].add(e.split)
             # The hash decides, except that a split it left empty takes one train group.
@@ -252,17 +241,18 @@ def test_split_by_group_for_any_seed(mined, seed):
         check_contamination(split, kind)
 
 
-def test_reserved_tools_only_in_test(travel_corpora):
+def test_reserved_tools_are_named_and_still_trained(travel_corpora):
     out, manifest = travel_corpora
     reserved = manifest["corpora"]["tool"]["reserved_tools"]
-    # 8 tools succeed: round(0.8) = 1 reserved, among those whose conversations hold <= 2 examples
-    assert reserved == ["car_rental.reserve"]
+    assert len(reserved) == 1  # 8 tools succeed: round(0.8) = 1, chosen by a hash of the names
     examples = load(out, "tool")
-    assert {e.split for e in examples if e.tool in reserved} == {"test"}
-    assert {e.split for e in examples if e.group == "c-road"} == {"test"}  # its whole conversation goes with it
-    tensors = load_file(out / "tensors" / "tool_test.safetensors")
-    test = [e for e in examples if e.split == "test"]
-    assert tensors["reserved"].tolist() == [int(e.tool in reserved) for e in test]
+    # Its calls split like any other (here some train): the model a user gets knows every tool.
+    assert "train" in {e.split for e in examples if e.tool in reserved}
+    for split in SPLITS:
+        rows = [e for e in examples if e.split == split]
+        if rows:
+            tensors = load_file(out / "tensors" / f"tool_{split}.safetensors")
+            assert tensors["reserved"].tolist() == [int(e.tool in reserved) for e in rows]
 
 
 def test_too_few_tools_reserve_none(mined):
@@ -284,8 +274,10 @@ def _tool(group: str, task: str, **kw) -> ToolExample:
 def test_duplicates_across_splits_are_unscored(duplicate):
     assert split_of("beta", 0, (0.8, 0.1, 0.1)) == "train"
     examples = [_tool("beta", "Convert 500 dollars to euros"), _tool("alpha", duplicate), _tool("gamma", "Other")]
-    split, unscored = assign_splits(examples, 0, (0.8, 0.1, 0.1), force_test_groups={"alpha", "gamma"})
-    assert [(e.split, e.scored) for e in split] == [("train", True), ("test", False), ("test", True)]
+    split, unscored = assign_splits(examples, 0, (0.8, 0.1, 0.1))
+    later = split[1].split
+    assert later != "train" and split_of("alpha", 0, (0.8, 0.1, 0.1)) == later
+    assert [(e.split, e.scored) for e in split] == [("train", True), (later, False), (split[2].split, True)]
     assert unscored == 1
     check_contamination(split, "tool")  # an unscored duplicate is no leak
     with pytest.raises(ContaminationError):
@@ -319,7 +311,7 @@ def test_contamination_check_catches_a_planted_leak(travel_corpora):
 def test_manifest(travel_corpora, travel_raw_dir):
     out, manifest = travel_corpora
     assert manifest == json.loads((out / "manifest.json").read_text())
-    assert manifest["version"] == 1 and manifest["settings"] == CorpusSettings().model_dump(mode="json")
+    assert manifest["version"] == 2 and manifest["settings"] == CorpusSettings().model_dump(mode="json")
     assert manifest["sources"] == {name: hashlib.sha256((travel_raw_dir / name).read_bytes()).hexdigest()
                                    for name in ("art_1.json", "brain.db", "d2_memory.json",
                                                 "training_data_fast.jsonl")}
@@ -328,7 +320,7 @@ def test_manifest(travel_corpora, travel_raw_dir):
         assert set(entry["sha256"]) == set(SPLITS) and "empty_reason" not in entry
         assert entry["splits"] == {s: len(read_jsonl(out / kind / f"{s}.jsonl")) for s in SPLITS}
     assert manifest["corpora"]["memory"]["splits"] == {"train": 30, "val": 3, "test": 3}
-    assert manifest["corpora"]["tool"]["splits"] == {"train": 20, "val": 1, "test": 2}
+    assert manifest["corpora"]["tool"]["splits"] == {"train": 21, "val": 1, "test": 1}
     assert manifest["corpora"]["reasoning"]["splits"] == {"train": 25, "val": 12, "test": 7}
     assert manifest["corpora"]["memory"]["followup_fraction"] == round(3 / 13, 4)  # of the conversation turns
 
@@ -424,7 +416,9 @@ def test_tool_log_alone_whose_only_conversation_is_not_train(tmp_path):
     assert split_of("c-lis", 2, (0.8, 0.1, 0.1)) == "val"
     manifest = generate_corpora(raw, tmp_path / "out", CorpusSettings(seed=2), show_progress_bar=False)
     assert manifest["corpora"]["tool"]["splits"] == {"train": 0, "val": 2, "test": 0}
-    assert (tmp_path / "out" / "tensors" / "tool_val.safetensors").exists()
+    # Nothing to train on and no floor to fit: no tensors (the JSONL rows are still there to evaluate on).
+    assert not (tmp_path / "out" / "tensors").exists() or not any((tmp_path / "out" / "tensors").iterdir())
+    assert len(read_jsonl(tmp_path / "out" / "tool" / "val.jsonl")) == 2
 
 
 # --- another domain ----------------------------------------------------------------------------------
@@ -507,19 +501,19 @@ def test_cli_generates_and_prints_one_line(tmp_path, capsys, travel_raw_dir):
     out = tmp_path / "out"
     assert main(["--raw", str(travel_raw_dir), "--out", str(out), "--quiet"]) == 0
     captured = capsys.readouterr()
-    assert captured.out == (f"memory 30/3/3, tool 20/1/2, reasoning 25/12/7 (train/val/test); follow-ups 23.1 %, "
+    assert captured.out == (f"memory 30/3/3, tool 21/1/1, reasoning 25/12/7 (train/val/test); follow-ups 23.1 %, "
                             f"corrections 8.7 %; wrote {out}\n")
     assert (out / "manifest.json").exists()
 
 
 def test_cli_config_file_and_flags_override_it(tmp_path, capsys, travel_raw_dir):
     config = tmp_path / "corpus.json"
-    config.write_text(CorpusSettings(seed=3, vocab_size=600, max_hard_negatives=2).model_dump_json())
+    config.write_text(CorpusSettings(seed=3, vocab_size=600, pseudo_queries_per_fact=2).model_dump_json())
     out = tmp_path / "out"
     assert main(["--raw", str(travel_raw_dir), "--out", str(out), "--config", str(config), "--seed", "5",
                  "--quiet"]) == 0
     settings = json.loads((out / "manifest.json").read_text())["settings"]
-    assert (settings["seed"], settings["vocab_size"], settings["max_hard_negatives"]) == (5, 600, 2)
+    assert (settings["seed"], settings["vocab_size"], settings["pseudo_queries_per_fact"]) == (5, 600, 2)
 
 
 def test_cli_check_contamination_alone_on_an_existing_out(tmp_path, capsys, travel_raw_dir):
@@ -575,7 +569,7 @@ def test_cli_default_raw_is_the_sample_directory(tmp_path, monkeypatch, capsys):
     make_travel_raw(tmp_path / "datasets" / "raw" / "sample")  # already there: used as it is
     monkeypatch.chdir(tmp_path)
     assert main(["--quiet"]) == 0
-    assert capsys.readouterr().out.startswith("memory 30/3/3, tool 20/1/2, reasoning 25/12/7 (train/val/test)")
+    assert capsys.readouterr().out.startswith("memory 30/3/3, tool 21/1/1, reasoning 25/12/7 (train/val/test)")
     assert (tmp_path / "datasets" / "offline" / "manifest.json").exists()
 
 

@@ -1,7 +1,10 @@
 """Tests for dexter_brain.model and the id-level inference core (dexter_brain.inference) on tiny random inputs:
 the recursion runs T * (n + 1) network calls per supervision step with gradient only in the last improvement
 step, outputs have the documented shapes, the carry changes the output, halting is per example, and inference
-is deterministic.
+is deterministic; an untrained model scores exactly its linear floor, and a floor-only model never recurses.
+
+Most tests give the residual's zero-initialised output layers random weights first (as training would), so
+that the recursion shows in the scores.
 
 Cycles are counted by wrapping ``model.net.forward`` (instrumentation: the real network still runs).
 Run: python -m pytest tests/test_model.py -q   (about a second)
@@ -9,10 +12,12 @@ Run: python -m pytest tests/test_model.py -q   (about a second)
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from dexter_brain.config import ModelConfig
+from dexter_brain.floor import LinearFloor
 from dexter_brain.inference import halting_call, think
 from dexter_brain.model import NUM_COMPLEXITY_CLASSES, RecursiveModel
 
@@ -23,9 +28,24 @@ def tiny_config(kind: str = "memory", **fields) -> ModelConfig:
     return ModelConfig(**{**ModelConfig.tiny(kind).model_dump(), **fields})
 
 
-def make_model(kind: str = "memory", seed: int = 0, **fields) -> RecursiveModel:
+def make_model(kind: str = "memory", seed: int = 0, trained: bool = True, **fields) -> RecursiveModel:
+    """A tiny model; ``trained`` gives the residual's output layers (zero at initialisation) random weights."""
     torch.manual_seed(seed)
-    return RecursiveModel(tiny_config(kind, **fields))
+    model = RecursiveModel(tiny_config(kind, **fields))
+    if trained:
+        with torch.no_grad():
+            torch.nn.init.normal_(model.score_out.weight)
+            model.dense_scale.fill_(3.0)
+            if model.null is not None:
+                torch.nn.init.normal_(model.null.weight)
+    return model
+
+
+def random_floor(model: RecursiveModel, seed: int = 4) -> LinearFloor:
+    g = np.random.default_rng(seed)
+    F, M = model.config.num_candidate_features, model.config.num_modes
+    return LinearFloor(tuple(f"f{i}" for i in range(F)), g.normal(size=F), g.uniform(0.5, 2, size=F),
+                       g.normal(size=(M, F)), g.normal(size=M))
 
 
 def make_batch(config: ModelConfig, seed: int = 1) -> dict[str, torch.Tensor]:
@@ -106,7 +126,7 @@ def test_halting_head_starts_at_weight_0_bias_minus_5():
 
 
 def test_one_training_step_gives_every_parameter_a_gradient():
-    model = make_model()  # tiny: T = 2
+    model = make_model()  # tiny: T = 2 (with a nonzero residual output: at zero nothing behind it gets a gradient)
     out = model(make_batch(model.config))
     loss = out.scores.masked_fill(~torch.isfinite(out.scores), 0).sum() + out.halt_logit.sum() \
         + out.null_score.sum() + out.z.sum()
@@ -239,3 +259,41 @@ def test_text_keep_zero_scores_by_features_alone():
     torch.testing.assert_close(a[0], b[0])
     assert not torch.allclose(plain[0][:K - 2], a[0][:K - 2])
     torch.testing.assert_close(a[1:], plain[1:])
+
+
+# --- the floor and the residual -------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["memory", "tool", "reasoning"])
+def test_an_untrained_model_scores_exactly_its_floor(kind):
+    model = make_model(kind, trained=False, num_modes=2 if kind == "reasoning" else 1).eval()
+    floor = random_floor(model)
+    model.set_floor(floor)
+    batch = make_batch(model.config)
+    mode = torch.tensor([0, 1, 1]) if kind == "reasoning" else None
+    with torch.no_grad():
+        out = model({**batch, **({"mode": mode} if mode is not None else {})})
+    expected = floor.scores(batch["cand_feats"].numpy(), mode.numpy() if mode is not None else 0)
+    expected = np.where(batch["cand_mask"].numpy(), expected, -np.inf)
+    np.testing.assert_allclose(out.scores.numpy(), expected, rtol=1e-5, atol=1e-5)
+    assert torch.count_nonzero(out.null_score) == 0
+
+
+def test_without_the_residual_a_call_scores_the_floor_and_never_recurses():
+    model = make_model().eval()
+    model.set_floor(random_floor(model))
+    batch = make_batch(model.config)
+    with torch.inference_mode():
+        full = halting_call(model, batch, None, max_steps=2)
+        model.use_residual = False
+        calls = CallRecorder(model)
+        alone = halting_call(model, batch, None, max_steps=2)
+    assert calls.calls == 0 and alone.steps.tolist() == [0] * B
+    torch.testing.assert_close(alone.out.scores, model.floor_scores(batch["cand_feats"]).masked_fill(
+        ~batch["cand_mask"], float("-inf")))
+    assert not torch.allclose(full.out.scores[1:], alone.out.scores[1:])
+
+
+def test_set_floor_refuses_a_floor_of_other_features():
+    model = make_model()
+    wrong = LinearFloor.neutral(["a"] * (model.config.num_candidate_features + 1))
+    with pytest.raises(ValueError, match="features"):
+        model.set_floor(wrong)

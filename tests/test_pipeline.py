@@ -16,7 +16,8 @@ from dexter_brain.sample import generate_sample
 from dexter_brain.vocab import Vocabulary
 from dexter_brain.wrappers.memory import MAX_K, MemoryTRM
 
-CHECKPOINT_FILES = {"model.safetensors", "config.json", "meta.json", "tokenizer.model", "featurizer.json"}
+CHECKPOINT_FILES = {"model.safetensors", "config.json", "meta.json", "tokenizer.model", "featurizer.json",
+                    "scorer.json"}
 TRAIN_STATE_FILES = {"train_state.safetensors", "train_state.json"}
 
 
@@ -44,13 +45,13 @@ def test_raw_to_a_trained_memory_trm_that_returns_stored_facts(tmp_path, caplog)
         summary = train_tiny("memory", tmp_path / "data", out, max_steps=6, eval_every=2, warmup_steps=1)
     assert f"Resuming from {out / 'last'} at step 4" in caplog.messages
     assert summary["steps"] == 6 and read_json(out / "last" / "meta.json")["step"] == 6
-    assert [r["step"] for r in read_jsonl(out / "metrics.jsonl") if "eval" in r] == [2, 4, 6]
+    assert [r["step"] for r in read_jsonl(out / "metrics.jsonl") if "eval" in r] == [0, 2, 4, 6]
     assert names(out / "last") == CHECKPOINT_FILES | TRAIN_STATE_FILES
 
     memory = MemoryTRM.from_checkpoint(out, device="cpu")  # the training directory resolves to best/
     stored = {f["id"]: f for f in read_jsonl(tmp_path / "data" / "memory" / "bank.jsonl")}
     fact = next(f for f in stored.values() if "John Lewis" in f["text"])
-    # Six steps teach no ranking yet: the fact asked for by its own words is among the candidates returned.
+    # The fact asked for by its own words is among the candidates returned.
     r = memory.retrieve(fact["text"], k=MAX_K, conversation_id="c1")
     assert fact["id"] in [m["id"] for m in r["memories"]]
     for m in r["memories"]:

@@ -2,7 +2,7 @@
 one vocabulary and training tensors. ``generate_corpora`` runs it all."""
 
 from dexter_brain.corpora.build import generate_corpora
-from dexter_brain.corpora.schema import CorpusSettings, MemoryExample, ReasoningExample, ToolExample
+from dexter_brain.schema import CorpusSettings, MemoryExample, ReasoningExample, ToolExample
 from dexter_brain.corpora.split import ContaminationError, check_contamination
 
 __all__ = [

@@ -1,79 +1,101 @@
-"""Raw directory -> the three corpora, the unified vocabulary, the featurizer states and training tensors.
+"""Raw directory -> corpora -> vocabulary -> tensors, three stages that each write to disk and resume.
 
-Output layout (everything written atomically; the same inputs and seed give byte-identical files)::
+Output layout (every file written atomically; the same inputs and seed give byte-identical files)::
 
     manifest.json                     sources, settings, counts, fingerprints, reserved tools
+    stages.json                       per stage: the fingerprint of its inputs when it finished
     memory/bank.jsonl                 every stored fact (id, text, source, entity, ...)
     memory/{train,val,test}.jsonl     examples;  tool/... and reasoning/... likewise
     tool/catalogue.jsonl
-    {memory,tool,reasoning}/featurizer.json   what the wrappers need to rebuild the inputs
+    {memory,tool,reasoning}/featurizer.json   the lexical state the input builders read
     vocab/tokenizer.model, vocab/vocab.json
-    tensors/{kind}_{split}.safetensors, tensors/{kind}_bank.safetensors
+    tensors/{kind}_{split}.safetensors, tensors/{kind}_bank.safetensors, tensors/{kind}_floor.json
+
+``generate_corpora`` runs the stages in order; a stage whose recorded input fingerprint matches (and whose
+outputs are there) is skipped, so a run killed at any point continues from the last finished stage, and a
+rerun on unchanged data does nothing. ``corpora`` reads the raw directory (its fingerprint: the raw files'
+sha256 and the settings), ``vocab`` the training texts of the corpora, ``tensors`` the corpora and the
+vocabulary.
 """
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import logging
 import time
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from dexter_brain import __version__
-from dexter_brain.corpora.memory import MemoryMining
+from dexter_brain.corpora.memory import mine_memory
 from dexter_brain.corpora.reasoning import mine_reasoning
-from dexter_brain.corpora.schema import SPLITS, CorpusSettings
-from dexter_brain.corpora.split import (
-    assign_splits, check_contamination, groups_with_tools, keys_of, reserved_tools, split_counts,
-)
+from dexter_brain.corpora.split import assign_splits, check_contamination, keys_of, reserved_tools, split_counts
 from dexter_brain.corpora.tool import mine_tools
-from dexter_brain.corpora.workers import RowFiller, SharedArrays, default_workers
-from dexter_brain.features import tensorize as T
 from dexter_brain.features.common import Encoder, fact_text, step_text, tool_text
 from dexter_brain.features.memory import MemoryFeaturizer
 from dexter_brain.features.reasoning import ReasoningFeaturizer
 from dexter_brain.features.tool import ToolFeaturizer
-from dexter_brain.io import sha256_file, write_json, write_jsonl, write_safetensors
+from dexter_brain.io import read_json, read_jsonl, sha256_file, write_json, write_jsonl
 from dexter_brain.raw import RawStore
+from dexter_brain.schema import SPLITS, CorpusSettings
 from dexter_brain.vocab import Vocabulary
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 CONVERSATION_ORIGINS = ("memory_refs", "inherited", "no_refs")
 MAX_QUERY_LEN = 48
 MAX_CANDIDATE_LEN = 32
 KINDS = ("memory", "tool", "reasoning")
-
-
-def _hash(paths: tuple[Path, ...], written: dict[Path, str]) -> str:
-    """sha256 over the files' own sha256s; ``written`` holds those of the files this run wrote."""
-    h = hashlib.sha256()
-    for p in paths:
-        if p.exists():
-            h.update((written.get(p) or sha256_file(p)).encode())
-    return h.hexdigest()
+STAGES = ("corpora", "vocab", "tensors")
+RAW_FILES = ("d2_memory.json", "brain.db", "training_data_fast.jsonl")
 
 
 def _rows(examples):
     return (e.model_dump(mode="json") for e in examples)
 
 
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("\n".join(map(str, parts)).encode()).hexdigest()
+
+
+def raw_sources(raw_dir: Path) -> dict[str, str]:
+    """sha256 of every raw file the readers use (name -> hash)."""
+    if not raw_dir.is_dir():
+        return {}
+    return {p.name: sha256_file(p) for p in sorted(raw_dir.iterdir())
+            if p.is_file() and (p.name in RAW_FILES or (p.name.startswith("art_") and p.name.endswith(".json")))}
+
+
+class StageRecord:
+    """``stages.json``: the input fingerprint each stage finished with."""
+
+    def __init__(self, out: Path):
+        self.path = out / "stages.json"
+        self.done: dict[str, str] = read_json(self.path) if self.path.is_file() else {}
+
+    def is_current(self, stage: str, key: str) -> bool:
+        return self.done.get(stage) == key
+
+    def finish(self, stage: str, key: str) -> None:
+        # A finished stage makes every later stage stale until it runs again.
+        later = STAGES[STAGES.index(stage) + 1:]
+        self.done = {s: k for s, k in self.done.items() if s not in later}
+        self.done[stage] = key
+        write_json(self.path, self.done)
+
+
 def generate_corpora(raw_dir: str | Path, out_dir: str | Path, settings: CorpusSettings = CorpusSettings(),
-                     *, show_progress_bar: bool | None = None, workers: int | None = None) -> dict:
-    """Mine ``raw_dir`` into ``out_dir`` and return the manifest.
+                     *, show_progress_bar: bool | None = None) -> dict:
+    """Mine ``raw_dir`` into ``out_dir`` (corpora, vocabulary, tensors) and return the manifest.
 
     Args:
         raw_dir: A raw directory (any subset of the four sources); never written to.
         out_dir: Where the corpora go (created; files inside are replaced atomically).
         settings: Split fractions, seed, vocabulary size and mining choices.
         show_progress_bar: Show a bar over the stages; None means on when logging shows INFO.
-        workers: Processes that compute the training tensors (forked; the output does not depend on it);
-            None means one per available CPU, at most 2.
 
     Returns:
         The manifest (also written to ``out_dir/manifest.json``).
@@ -84,134 +106,77 @@ def generate_corpora(raw_dir: str | Path, out_dir: str | Path, settings: CorpusS
             logic is broken; checked on every run).
     """
     start = time.perf_counter()
-    out = Path(out_dir)
+    raw_dir, out = Path(raw_dir), Path(out_dir)
     if show_progress_bar is None:
         show_progress_bar = logger.getEffectiveLevel() <= logging.INFO
-    if workers is None:
-        workers = default_workers()
-    with _collector_paused():
-        manifest = _generate(Path(raw_dir), out, settings, show_progress_bar, workers)
-    logger.info("corpora written to %s in %.1f s", out, time.perf_counter() - start)
-    return manifest
-
-
-@contextmanager
-def _collector_paused():
-    """Run without the cyclic garbage collector: a run allocates millions of records that live to the end,
-    and every collection would walk them all (a third of the time spent reading a large raw directory).
-    Reference counting still frees everything that is dropped."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+    out.mkdir(parents=True, exist_ok=True)
+    record = StageRecord(out)
+    manifest = None
+    bar = tqdm(total=len(STAGES), desc="corpora", disable=not show_progress_bar, unit="stage")
     try:
-        yield
+        key = _digest(__version__, MANIFEST_VERSION, settings.model_dump_json(), sorted(raw_sources(raw_dir).items()))
+        if not (record.is_current("corpora", key) and (out / "corpora.json").is_file()):
+            mine_stage(raw_dir, out, settings)
+            record.finish("corpora", key)
+        bar.update()
+        corpora = read_json(out / "corpora.json")
+        key = _digest(key, corpora["fingerprint"])
+        if not (record.is_current("vocab", key) and (out / "vocab" / "tokenizer.model").is_file()):
+            vocab_stage(out, settings)
+            record.finish("vocab", key)
+        bar.update()
+        key = _digest(key, sha256_file(out / "vocab" / "tokenizer.model"))
+        if not (record.is_current("tensors", key) and (out / "manifest.json").is_file()):
+            manifest = tensors_stage(out, corpora)
+            record.finish("tensors", key)
+        bar.update()
     finally:
-        if was_enabled:
-            gc.enable()
+        bar.close()
+    logger.info("corpora written to %s in %.1f s", out, time.perf_counter() - start)
+    return manifest if manifest is not None else read_json(out / "manifest.json")
 
 
-def _generate(raw_dir: Path, out: Path, settings: CorpusSettings, show_progress_bar: bool, workers: int) -> dict:
-    """The stages overlap so that ``workers`` processes always have rows to fill: the memory examples' hard
-    negatives are found while this process mines the tools and plans; the tool and plan tensors are filled
-    while it builds the memory featurizer; all the tensors while it writes the JSONL, the featurizer
-    states and the vocabulary."""
-    bar = tqdm(total=6, desc="corpora", disable=not show_progress_bar, unit="stage")
+# --- stage 1: corpora ----------------------------------------------------------------------------------
+def mine_stage(raw_dir: Path, out: Path, settings: CorpusSettings) -> dict:
+    """Read the raw directory, mine and split the three corpora, and write them with the featurizer states
+    and ``corpora.json`` (what the manifest says of them)."""
     store = RawStore.load(raw_dir, show_progress_bar=False)
     sources = _SourceSummary.of(store)
-    bar.update()
-
-    corpora, unscored, by_split, featurizers = {}, {}, {}, {}
-    with ExitStack() as fillers:
-        mining = MemoryMining(store, settings)
-        with RowFiller([mining], workers) as resolving:
-            catalogue, tools = mine_tools(store)
-            reasoning = mine_reasoning(store)
-            del store  # everything is mined or drafted: free the raw records before the tensors are built
-            reserved = reserved_tools(catalogue, tools, settings.reserved_tool_fraction, settings.seed)
-            forced = groups_with_tools(tools, reserved)
-            _split_corpus("tool", tools, settings, forced, corpora, unscored, by_split)
-            _split_corpus("reasoning", reasoning, settings, forced, corpora, unscored, by_split)
-            del tools, reasoning  # the split copies replace the originals
-            featurizers["tool"] = _tool_featurizer(catalogue, by_split["tool"]["train"])
-            featurizers["reasoning"] = _reasoning_featurizer(by_split["reasoning"]["train"])
-            early, steps = _tool_and_reasoning_splits(featurizers, by_split, reserved, settings.seed, workers > 1)
-            early_filler = fillers.enter_context(RowFiller(list(early.values()), workers))
-            resolving.wait(0)
-        bank, memory, entities = mining.finish()
-        del mining
-        bar.update()
-
-        _split_corpus("memory", memory, settings, forced, corpora, unscored, by_split)
-        del memory
-        featurizers["memory"] = _memory_featurizer(bank, entities, by_split["memory"]["train"])
-        late = _memory_splits(featurizers["memory"], by_split, settings.seed, workers > 1)
-        late_filler = fillers.enter_context(RowFiller(list(late.values()), workers))
-        bar.update()
-
-        # The workers fill the tensors' rows; meanwhile this process writes everything else.
-        write_jsonl(out / "memory" / "bank.jsonl", _rows(bank))
-        write_jsonl(out / "tool" / "catalogue.jsonl", _rows(catalogue))
-        written: dict[Path, str] = {}  # sha256 of the files the manifest fingerprints, taken as they are written
-        for kind in KINDS:
-            for split in SPLITS:
-                path = out / kind / f"{split}.jsonl"
-                written[path] = write_jsonl(path, _rows(by_split[kind][split]))
-        for kind in KINDS:
-            if featurizers[kind] is not None:
-                write_json(out / kind / "featurizer.json", featurizers[kind].to_state())
-        texts = _vocab_texts(bank, catalogue, by_split)
-        vocab = Vocabulary.train_from_iterator(texts, vocab_size=settings.vocab_size)
-        vocab.save(out / "vocab", {"requested_size": settings.vocab_size, "train_sentences": len(texts)})
-        del texts
-        bar.update()
-
-        encoder = Encoder(vocab, MAX_QUERY_LEN, MAX_CANDIDATE_LEN)
-        tensors = out / "tensors"
-        if featurizers["memory"] is not None:
-            write_safetensors(tensors / "memory_bank.safetensors",
-                              {"ids": T.memory_bank_ids(featurizers["memory"], encoder)})
-        if featurizers["tool"] is not None:
-            write_safetensors(tensors / "tool_bank.safetensors",
-                              {"ids": T.tool_catalogue_ids(featurizers["tool"], encoder)})
-        for filler, splits in ((early_filler, early), (late_filler, late)):
-            for i, (name, split) in enumerate(splits.items()):
-                filler.wait(i)
-                path = tensors / f"{name}.safetensors"
-                written[path] = write_safetensors(path, split.arrays(encoder), split.forget)
-                split.release()
-        if steps is not None:
-            write_safetensors(tensors / "reasoning_bank.safetensors", {"ids": encoder.candidates(steps.texts)})
-    bar.update()
-
-    manifest = _manifest(sources, settings, out, corpora, reserved, unscored, vocab, len(bank), len(catalogue),
-                         written)
-    write_json(out / "manifest.json", manifest)
-    bar.update()
-    bar.close()
-    return manifest
+    bank, memory, entities = mine_memory(store, settings)
+    catalogue, tools = mine_tools(store)
+    reasoning = mine_reasoning(store)
+    del store  # everything is mined: free the raw records
+    reserved = reserved_tools(catalogue, tools, settings.reserved_tool_fraction, settings.seed)
+    corpora, unscored, by_split = {}, {}, {}
+    for kind, examples in (("memory", memory), ("tool", tools), ("reasoning", reasoning)):
+        _split_corpus(kind, examples, settings, corpora, unscored, by_split)
+    write_jsonl(out / "memory" / "bank.jsonl", _rows(bank))
+    write_jsonl(out / "tool" / "catalogue.jsonl", _rows(catalogue))
+    written: dict[str, str] = {}
+    for kind in KINDS:
+        for split in SPLITS:
+            written[f"{kind}/{split}"] = write_jsonl(out / kind / f"{split}.jsonl", _rows(by_split[kind][split]))
+    featurizers = {"memory": _memory_featurizer(bank, entities, by_split["memory"]["train"]),
+                   "tool": _tool_featurizer(catalogue, by_split["tool"]["train"]),
+                   "reasoning": _reasoning_featurizer(by_split["reasoning"]["train"])}
+    for kind, featurizer in featurizers.items():
+        path = out / kind / "featurizer.json"
+        if featurizer is not None:
+            write_json(path, featurizer.to_state())
+        else:
+            path.unlink(missing_ok=True)
+    summary = _corpora_summary(sources, settings, corpora, reserved, unscored, len(bank), len(catalogue), written)
+    write_json(out / "corpora.json", summary)
+    return summary
 
 
-def _split_corpus(kind: str, examples: list, settings: CorpusSettings, forced: set[str], corpora: dict,
-                  unscored: dict, by_split: dict) -> None:
+def _split_corpus(kind: str, examples: list, settings: CorpusSettings, corpora: dict, unscored: dict,
+                  by_split: dict) -> None:
     """Assign the splits of one corpus (checked for contamination) into ``corpora``, ``unscored``, ``by_split``."""
     keys = [keys_of(e) for e in examples]
-    corpora[kind], unscored[kind] = assign_splits(examples, settings.seed, settings.split_fractions, forced,
-                                                  keys=keys)
+    corpora[kind], unscored[kind] = assign_splits(examples, settings.seed, settings.split_fractions, keys=keys)
     check_contamination(corpora[kind], kind, keys=keys)
     by_split[kind] = {s: [e for e in corpora[kind] if e.split == s] for s in SPLITS}
-
-
-def _vocab_texts(bank, catalogue, by_split) -> list[str]:
-    texts = [fact_text(f.text) for f in bank]
-    texts += [tool_text(t.name, t.description) for t in catalogue]
-    for e in by_split["memory"]["train"]:
-        texts.append(e.query)
-    for e in by_split["tool"]["train"]:
-        texts.append(f"{e.task} {e.context} {e.previous_error or ''}".strip())
-    for e in by_split["reasoning"]["train"]:
-        if e.kind == "plan":
-            texts.append(e.goal)
-            texts.extend(step_text(s) for s in e.steps)
-    return texts
 
 
 def _memory_featurizer(bank, entities, train) -> MemoryFeaturizer | None:
@@ -235,46 +200,47 @@ def _reasoning_featurizer(train) -> ReasoningFeaturizer | None:
     return ReasoningFeaturizer(plans) if plans else None
 
 
-def _allocator(is_shared: bool):
-    return SharedArrays() if is_shared else T.allocate
+# --- stage 2: vocabulary ---------------------------------------------------------------------------------
+def vocab_stage(out: Path, settings: CorpusSettings) -> Vocabulary:
+    """One sentencepiece vocabulary over the bank, the catalogue and the training split's texts."""
+    texts = [fact_text(f["text"]) for f in read_jsonl(out / "memory" / "bank.jsonl")]
+    texts += [tool_text(t["name"], t.get("description")) for t in read_jsonl(out / "tool" / "catalogue.jsonl")]
+    texts += [e["query"] for e in read_jsonl(out / "memory" / "train.jsonl")]
+    texts += [f"{e['task']} {e['context']} {e.get('previous_error') or ''}".strip()
+              for e in read_jsonl(out / "tool" / "train.jsonl")]
+    for e in read_jsonl(out / "reasoning" / "train.jsonl"):
+        if e["kind"] == "plan":
+            texts.append(e["goal"])
+            texts.extend(step_text(s) for s in e["steps"])
+    vocab = Vocabulary.train_from_iterator(texts, vocab_size=settings.vocab_size)
+    vocab.save(out / "vocab", {"requested_size": settings.vocab_size, "train_sentences": len(texts)})
+    return vocab
 
 
-def _memory_splits(mem: MemoryFeaturizer | None, by_split, seed, is_shared: bool) -> dict:
-    """The non-empty memory splits to tensorize, by output name, allocated (in shared memory when workers
-    fill them)."""
-    splits = {}
-    if mem is not None:
-        mem.view("")  # builds the lazy index here, once, rather than in every worker
-        mem.recency()
-        for split, examples in by_split["memory"].items():
-            if examples:
-                splits[f"memory_{split}"] = T.MemorySplit(examples, mem, seed, alloc=_allocator(is_shared))
-    return splits
+# --- stage 3: tensors ------------------------------------------------------------------------------------
+def tensors_stage(out: Path, corpora: dict) -> dict:
+    """Model inputs and linear floors of every non-empty corpus (``dexter_brain.tensorize``), then the manifest."""
+    from dexter_brain import tensorize
+
+    vocab = Vocabulary.from_file(out / "vocab" / "tokenizer.model")
+    encoder = Encoder(vocab, MAX_QUERY_LEN, MAX_CANDIDATE_LEN)
+    tensors_dir = out / "tensors"
+    for stale in tensors_dir.glob("*") if tensors_dir.is_dir() else ():
+        stale.unlink()  # a corpus that became empty leaves no old tensors behind
+    written: dict[Path, str] = {}
+    splits = {k: corpora["corpora"][k]["splits"] for k in KINDS}
+    if splits["memory"]["train"] and (out / "memory" / "featurizer.json").is_file():
+        written.update(tensorize.tensorize_memory(out, encoder))
+    if splits["tool"]["train"] and (out / "tool" / "featurizer.json").is_file():
+        written.update(tensorize.tensorize_tool(out, encoder, tuple(corpora["corpora"]["tool"]["reserved_tools"])))
+    if splits["reasoning"]["train"] and (out / "reasoning" / "featurizer.json").is_file():
+        written.update(tensorize.tensorize_reasoning(out, encoder))
+    manifest = _manifest(corpora, out, vocab, written)
+    write_json(out / "manifest.json", manifest)
+    return manifest
 
 
-def _tool_and_reasoning_splits(featurizers, by_split, reserved, seed, is_shared: bool
-                               ) -> tuple[dict, T.StepBank | None]:
-    """The non-empty tool and reasoning splits to tensorize, and the step bank the reasoning candidates
-    index (None without a reasoning featurizer)."""
-    splits: dict = {}
-    tool, reason = featurizers["tool"], featurizers["reasoning"]
-    if tool is not None:
-        tool.view("")  # builds the lazy indexes here, once, rather than in every worker
-        tool.tool_index.idf("")
-        for split, examples in by_split["tool"].items():
-            if examples:
-                splits[f"tool_{split}"] = T.ToolSplit(examples, tool, reserved, seed, alloc=_allocator(is_shared))
-    steps = None
-    if reason is not None:
-        reason.neighbours("")
-        steps = T.StepBank()
-        for split, examples in by_split["reasoning"].items():
-            if examples:
-                splits[f"reasoning_{split}"] = T.ReasoningSplit(
-                    examples, reason, steps, exclude_own_group=split == "train", alloc=_allocator(is_shared))
-    return splits, steps
-
-
+# --- manifest --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _SourceSummary:
     """What the manifest needs from the raw store, kept so the store itself can be freed early."""
@@ -301,26 +267,15 @@ def _empty_reason(kind: str, store: RawStore) -> str | None:
         store.patterns or any(s.goal and s.steps for s in store.summaries)) else None
 
 
-def _manifest(store: _SourceSummary, settings, out, corpora, reserved, unscored, vocab, n_facts, n_tools,
-              written: dict[Path, str]):
-    sources = {}
-    for name in sorted(p.name for p in store.root.iterdir() if p.is_file()):
-        if name in ("d2_memory.json", "brain.db", "training_data_fast.jsonl") or (
-                name.startswith("art_") and name.endswith(".json")):
-            sources[name] = sha256_file(store.root / name)
+def _corpora_summary(store: _SourceSummary, settings, corpora, reserved, unscored, n_facts, n_tools,
+                     written: dict[str, str]) -> dict:
     corp = {}
     for kind in KINDS:
         examples = corpora[kind]
-        entry = {
-            "splits": split_counts(examples),
-            "sha256": {s: _hash((out / kind / f"{s}.jsonl", out / "tensors" / f"{kind}_{s}.safetensors"), written)
-                       for s in SPLITS},
-            "unscored_duplicates": unscored[kind],
-            "total": len(examples),
-        }
-        reason = store.empty_reasons[kind] if not examples else None
+        entry = {"splits": split_counts(examples), "jsonl_sha256": {s: written[f"{kind}/{s}"] for s in SPLITS},
+                 "unscored_duplicates": unscored[kind], "total": len(examples)}
         if not examples:
-            entry["empty_reason"] = reason or "nothing in the raw data could be mined into this corpus"
+            entry["empty_reason"] = store.empty_reasons[kind] or "nothing in the raw data could be mined into this corpus"
         corp[kind] = entry
     mem = corpora["memory"]
     corp["memory"]["facts"] = n_facts
@@ -338,20 +293,36 @@ def _manifest(store: _SourceSummary, settings, out, corpora, reserved, unscored,
     reasoning = corpora["reasoning"]
     corp["reasoning"]["plans"] = sum(e.kind == "plan" for e in reasoning)
     corp["reasoning"]["complexity"] = _count(e.complexity for e in reasoning if e.kind == "plan")
-    fingerprint = hashlib.sha256("".join(
-        corp[k]["sha256"][s] for k in KINDS for s in SPLITS).encode()).hexdigest()
     return {
-        "version": MANIFEST_VERSION,
-        "package_version": __version__,
-        "sources": sources,
+        "sources": {name: sha for name, sha in raw_sources(store.root).items()},
         "ingest": {"read": dict(sorted(store.report.read.items())),
                    "skipped": dict(sorted(store.report.skipped.items())),
                    "problems": len(store.report.problems)},
         "settings": settings.model_dump(mode="json"),
+        "corpora": corp,
+        "fingerprint": _digest(*(corp[k]["jsonl_sha256"][s] for k in KINDS for s in SPLITS)),
+    }
+
+
+def _manifest(corpora: dict, out: Path, vocab: Vocabulary, written: dict[Path, str]) -> dict:
+    corp = {k: dict(v) for k, v in corpora["corpora"].items()}
+    for kind in KINDS:
+        corp[kind]["sha256"] = {s: _digest(corp[kind]["jsonl_sha256"][s],
+                                           written.get(out / "tensors" / f"{kind}_{s}.safetensors", ""))
+                                for s in SPLITS}
+        floor = out / "tensors" / f"{kind}_floor.json"
+        if floor.is_file():
+            corp[kind]["floor"] = [{k: v for k, v in m.items() if k != "val_metric"} for m in read_json(floor)["info"]]
+    return {
+        "version": MANIFEST_VERSION,
+        "package_version": __version__,
+        "sources": corpora["sources"],
+        "ingest": corpora["ingest"],
+        "settings": corpora["settings"],
         "lengths": {"max_query_len": MAX_QUERY_LEN, "max_candidate_len": MAX_CANDIDATE_LEN},
         "vocab": {"vocab_size": vocab.vocab_size, "sha256": sha256_file(out / "vocab" / "tokenizer.model")},
         "corpora": corp,
-        "fingerprint": fingerprint,
+        "fingerprint": _digest(*(corp[k]["sha256"][s] for k in KINDS for s in SPLITS)),
     }
 
 

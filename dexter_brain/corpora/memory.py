@@ -12,12 +12,10 @@ import hashlib
 import logging
 import random
 from collections import defaultdict
-from itertools import zip_longest
 
 import numpy as np
 
-from dexter_brain.corpora.schema import CorpusSettings, FactRow, MemoryExample
-from dexter_brain.corpora.workers import RowFiller
+from dexter_brain.schema import CorpusSettings, FactRow, MemoryExample
 from dexter_brain.entities import EntityIndex
 from dexter_brain.lexical import LexicalIndex, STOPWORDS, content_words, normalize, words
 from dexter_brain.raw import RawStore
@@ -117,43 +115,21 @@ class _Miner:
         others = hits[(entity >= 0) & ~np.isin(entity, mine)]
         return best > (scores[others].max() if others.size else scores.dtype.type(0))
 
-    def hard_negatives(self, query: str, positives: tuple[str, ...]) -> tuple[str, ...]:
-        pos = set(positives)
-        limit = self.settings.max_hard_negatives
-        lexical = [self.fact_ids[i] for i in self.index.top_k(content_words(query), 20)[0]]
-        same_entity = (f for e in sorted(self.entities_of(positives)) for f in self.by_entity[e])
-        out: list[str] = []
-        # Alternate lexical and same-entity facts; stop as soon as the list is full (an entity can hold
-        # thousands of facts).
-        for a, b in zip_longest(lexical, same_entity):
-            for f in (a, b):
-                if f is not None and f not in pos and f not in out:
-                    out.append(f)
-            if len(out) >= limit:
-                break
-        return tuple(out[:limit])
-
     def add(self, **kw) -> None:
-        """Record an example; its hard negatives (and, for a conversation turn, whether the query is grounded)
-        are worked out later, for all examples at once (``resolve``)."""
+        """Record an example (a conversation turn's difficulty is decided in ``build_examples``)."""
         self.drafts.append(kw)
 
-    def resolve(self, draft: dict) -> tuple[bool, tuple[str, ...]]:
-        """(is the query grounded, hard negatives) of a draft; the costly part of mining, run by workers."""
-        query, positives = draft["query"], draft["positives"]
-        grounded = "related" in draft and bool(positives) and self.is_grounded(query, positives)
-        return grounded, self.hard_negatives(query, positives) if positives else ()
-
-    def build_examples(self, resolved: list[tuple[bool, tuple[str, ...]]]) -> list[MemoryExample]:
-        """The examples, from the drafts and what ``resolve`` found for each."""
+    def build_examples(self) -> list[MemoryExample]:
+        """The examples, from the drafts: a related turn whose query is not grounded on its own is a follow-up."""
         examples = []
-        for kw, (grounded, hard_negatives) in zip(self.drafts, resolved):
-            if "related" in kw:  # a conversation turn: its difficulty depends on whether it is grounded
+        for kw in self.drafts:
+            if "related" in kw:
                 kw = dict(kw)
+                grounded = bool(kw["positives"]) and self.is_grounded(kw["query"], kw["positives"])
                 followup = kw.pop("related") and not grounded
                 kw["difficulty"] = 2 if followup else (0 if grounded or not kw["positives"] else 1)
                 kw["is_followup"] = followup
-            examples.append(MemoryExample(**kw, hard_negatives=hard_negatives))
+            examples.append(MemoryExample(**kw))
         return examples
 
     # --- conversations ---------------------------------------------------------------------------------
@@ -243,57 +219,20 @@ class _Miner:
         return " ".join(parts)
 
 
-class MemoryMining:
-    """``mine_memory`` in three steps, so the costly middle one can run in worker processes while the
-    caller does other work: the constructor drafts every example (sequential), ``fill``/``absorb`` resolve
-    row ranges of drafts (any process; see ``RowFiller``), and ``finish`` returns what ``mine_memory`` does.
-
-    Example:
-        >>> mining = MemoryMining(store, settings)
-        >>> with RowFiller([mining], workers=2) as filler:
-        ...     other_work()
-        ...     filler.wait(0)
-        >>> bank, examples, entities = mining.finish()
-    """
-
-    def __init__(self, store: RawStore, settings: CorpusSettings):
-        miner = self.miner = _Miner(store, settings)
-        seen: set[str] = set()
-        for conv in store.conversations:
-            # The same id in two sources (a JSON dump and brain.db history) is kept as two episodes.
-            episode = conv.id if conv.id not in seen else f"{conv.id}@{conv.provenance.file}"
-            seen.add(conv.id)
-            miner.mine_conversation(conv, episode)
-        # Conversations with no user turn that references anything carry no memory signal.
-        labelled = {d["episode"] for d in miner.drafts if d["positives"]}
-        miner.drafts = [d for d in miner.drafts if d["episode"] in labelled]
-        if miner.bank:
-            miner.mine_generated()
-        miner.store = None  # everything needed is drafted: let the raw store go when the caller does
-        self.resolved: list = [None] * len(miner.drafts)
-
-    def __len__(self) -> int:
-        return len(self.miner.drafts)
-
-    def fill(self, start: int, stop: int) -> list:
-        return [self.miner.resolve(d) for d in self.miner.drafts[start:stop]]
-
-    def absorb(self, start: int, stop: int, result: list) -> None:
-        self.resolved[start:stop] = result
-
-    def finish(self) -> tuple[list[FactRow], list[MemoryExample], EntityIndex]:
-        examples = self.miner.build_examples(self.resolved)
-        logger.info("memory: %d facts, %d examples", len(self.miner.bank), len(examples))
-        return self.miner.bank, examples, self.miner.entities
-
-
-def mine_memory(store: RawStore, settings: CorpusSettings, *, workers: int = 1
-                ) -> tuple[list[FactRow], list[MemoryExample], EntityIndex]:
-    """The memory bank, the memory examples (unsplit) and the entity index.
-
-    ``workers`` forked processes find the examples' hard negatives (the result does not depend on it).
-    """
-    mining = MemoryMining(store, settings)
-    with RowFiller([mining], workers) as filler:
-        filler.wait(0)
-    return mining.finish()
+def mine_memory(store: RawStore, settings: CorpusSettings) -> tuple[list[FactRow], list[MemoryExample], EntityIndex]:
+    """The memory bank, the memory examples (unsplit) and the entity index."""
+    miner = _Miner(store, settings)
+    seen: set[str] = set()
+    for conv in store.conversations:
+        # The same id in two sources (a JSON dump and brain.db history) is kept as two episodes.
+        episode = conv.id if conv.id not in seen else f"{conv.id}@{conv.provenance.file}"
+        seen.add(conv.id)
+        miner.mine_conversation(conv, episode)
+    # Conversations with no user turn that references anything carry no memory signal.
+    labelled = {d["episode"] for d in miner.drafts if d["positives"]}
+    miner.drafts = [d for d in miner.drafts if d["episode"] in labelled]
+    if miner.bank:
+        miner.mine_generated()
+    examples = miner.build_examples()
+    logger.info("memory: %d facts, %d examples", len(miner.bank), len(examples))
+    return miner.bank, examples, miner.entities

@@ -12,19 +12,11 @@ from __future__ import annotations
 
 import logging
 
-from dexter_brain.corpora.schema import ReasoningExample
+from dexter_brain.schema import COMPLEXITY_LEVELS, ReasoningExample, complexity_of
 from dexter_brain.lexical import normalize
 from dexter_brain.raw import RawStore
 
 logger = logging.getLogger(__name__)
-
-COMPLEXITY_LEVELS = ("simple", "moderate", "complex")
-
-
-def complexity_of(num_steps: int) -> str:
-    """simple: 1-3 steps; moderate: 4-6; complex: 7 or more."""
-    return "simple" if num_steps <= 3 else "moderate" if num_steps <= 6 else "complex"
-
 
 def mine_reasoning(store: RawStore) -> list[ReasoningExample]:
     plans: list[tuple[str, str, str | None, tuple[str, ...], str]] = []  # id, goal, state, steps, source

@@ -1,8 +1,9 @@
 """Train / validation / test assignment by a stable hash of each example's group, duplicate removal across
-splits, the reserved (never trained) tools, and the contamination check.
+splits, the reserved tools (hidden in the unseen-tool measurement), and the contamination check.
 
 - A group (a conversation, a plan's normalised goal) lands wholly in one split, so no follow-up of a test
   conversation is trained on. Examples generated from the bank itself always train.
+- Reserved tools are only named here (for the unseen-tool measurement); their calls split like any other.
 - Duplicate keys: the normalised query, and its bag of content words (catches reordered or re-punctuated
   near-duplicates). A follow-up is keyed together with the previous user turn, since "tell me more" in
   two conversations asks two different things. A val/test example whose key is already in an earlier
@@ -11,12 +12,11 @@ splits, the reserved (never trained) tools, and the contamination check.
 
 from __future__ import annotations
 
-import hashlib
 import math
-from collections import Counter
 from collections.abc import Sequence
 
-from dexter_brain.corpora.schema import SPLITS, MemoryExample, Split, ToolEntry, ToolExample
+from dexter_brain.io import stable_fraction
+from dexter_brain.schema import SPLITS, MemoryExample, Split, ToolEntry, ToolExample
 from dexter_brain.lexical import content_words, normalize
 
 ALWAYS_TRAIN_GROUPS = ("bank",)
@@ -24,11 +24,6 @@ ALWAYS_TRAIN_GROUPS = ("bank",)
 
 class ContaminationError(RuntimeError):
     """A test or validation query also appears in the training split."""
-
-
-def stable_fraction(*key: object) -> float:
-    digest = hashlib.sha256(":".join(map(str, key)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def split_of(group: str, seed: int, fractions: Sequence[float]) -> Split:
@@ -57,20 +52,11 @@ def _fill_empty_splits(split_of_group: dict[str, Split], seed: int, fractions: S
 
 def reserved_tools(catalogue: list[ToolEntry], examples: list[ToolExample], fraction: float, seed: int
                    ) -> tuple[str, ...]:
-    """About ``fraction`` of the tools that succeed somewhere, chosen by a stable hash of their names.
-
-    A tool is eligible only when the conversations that use it hold at most 2 % of the examples, so
-    reserving it never moves a large share of the data (whole conversations go with it) into test.
-    """
-    group_size = Counter(e.group for e in examples)
-    groups_of: dict[str, set[str]] = {}
-    for e in examples:
-        groups_of.setdefault(e.tool, set()).add(e.group)
+    """About ``fraction`` of the tools that succeed somewhere, chosen by a stable hash of their names: the
+    tools the unseen-tool measurement shows without history (they are trained on like every other)."""
     succeeding = sorted({e.tool for e in examples if e.status == "success"})
     count = math.floor(fraction * len(succeeding) + 0.5) if len(succeeding) >= 5 else 0
-    cap = max(2, int(0.02 * len(examples)))
-    eligible = [t for t in succeeding if sum(group_size[g] for g in groups_of[t]) <= cap]
-    ranked = sorted(eligible, key=lambda name: stable_fraction("reserve", seed, name))
+    ranked = sorted(succeeding, key=lambda name: stable_fraction("reserve", seed, name))
     return tuple(sorted(ranked[:count]))
 
 
@@ -88,8 +74,8 @@ def keys_of(example) -> tuple[str, str]:
     return normalize(text), " ".join(sorted(set(content_words(text))))
 
 
-def assign_splits(examples: list, seed: int, fractions: Sequence[float], force_test_groups: set[str] = frozenset(),
-                  *, keys: Sequence[tuple[str, str]] | None = None) -> tuple[list, int]:
+def assign_splits(examples: list, seed: int, fractions: Sequence[float], *,
+                  keys: Sequence[tuple[str, str]] | None = None) -> tuple[list, int]:
     """Examples with ``split`` set and duplicates across splits unscored; returns (examples, unscored).
 
     ``keys`` may hold ``keys_of`` of each example, in order, when the caller has them already.
@@ -101,7 +87,7 @@ def assign_splits(examples: list, seed: int, fractions: Sequence[float], force_t
     for e in examples:
         split = split_of_group.get(e.group)
         if split is None:
-            split = "test" if e.group in force_test_groups else split_of(e.group, seed, fractions)
+            split = split_of(e.group, seed, fractions)
             split_of_group[e.group] = split
         splits.append(split)
     moved = _fill_empty_splits(split_of_group, seed, fractions)
@@ -142,11 +128,6 @@ def check_contamination(examples: list, corpus: str = "", *, keys: Sequence[tupl
             f"{corpus or 'corpus'}: {len(leaks)} {split} example(s) also appear in train, "
             f"e.g. {eid}: {text[:80]!r}"
         )
-
-
-def groups_with_tools(examples: list[ToolExample], tools: Sequence[str]) -> set[str]:
-    reserved = set(tools)
-    return {e.group for e in examples if e.tool in reserved}
 
 
 def split_counts(examples: list) -> dict[str, int]:

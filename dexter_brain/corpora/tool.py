@@ -13,7 +13,7 @@ import logging
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 
-from dexter_brain.corpora.schema import ToolEntry, ToolExample
+from dexter_brain.schema import ToolEntry, ToolExample
 from dexter_brain.lexical import content_words, jaccard, normalize, words
 from dexter_brain.raw import RawStore
 from dexter_brain.raw.records import ToolCall

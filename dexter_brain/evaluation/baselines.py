@@ -1,9 +1,7 @@
 """The baselines the report measures each TRM against, on the same bank, catalogue and queries.
 
-- Memory: ``BM25Memory`` (bm25s over the facts' lower-cased words, stop words removed) and ``LinearMemory``,
-  a logistic regression over the TRM's own hand-made features (``MemoryFeaturizer.features``) of the
-  featurizer's BM25 top 100, trained on the train split's real queries. It is the bar the recursion must
-  clear: FINDINGS.md measured such a 15-weight re-scorer at +0.16 recall@5 over BM25.
+- Memory: ``BM25Memory`` (bm25s over the facts' lower-cased words, stop words removed). The other bar, a
+  logistic regression over the hand-made features, is each TRM's own linear floor (``dexter_brain.floor``).
 - Tool: ``BM25Tools`` (task words against tool name + description), ``LinearTools`` (TF-IDF over word
   1-2-grams + multinomial logistic regression over the logged tools), ``KnnTools`` (most frequent tool
   among the nearest logged tasks by BM25) and ``PriorTools`` (the most often logged tool). Every one ranks
@@ -22,12 +20,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from dexter_brain.features.memory import MemoryFeaturizer
 from dexter_brain.features.reasoning import adapt_step, common_goal_words
 from dexter_brain.lexical import LexicalIndex, content_words, words
 
-LINEAR_MEMORY_CANDIDATES = 100
-LINEAR_MEMORY_ORIGINS = ("memory_refs", "inherited")
 KNN_NEIGHBOURS = 10
 TOOL_C_GRID = (1.0, 10.0, 100.0)
 
@@ -50,55 +45,6 @@ class BM25Memory:
         """Fact ids, best first (only facts sharing a word with the query)."""
         idx, _ = self.index.top_k(content_words(query), k)
         return [self.ids[i] for i in idx]
-
-
-def _memory_candidates(featurizer: MemoryFeaturizer, query: str, k: int):
-    view = featurizer.view(query)
-    idx, _ = featurizer.index.top_k(view.tokens, k, view.scores)
-    return view, idx
-
-
-class LinearMemory:
-    """Logistic regression re-scoring BM25's top ``candidates`` with the TRM's own candidate features."""
-
-    def __init__(self, featurizer: MemoryFeaturizer, model, candidates: int = LINEAR_MEMORY_CANDIDATES):
-        self.featurizer, self.model, self.candidates = featurizer, model, candidates
-
-    @classmethod
-    def fit(cls, featurizer: MemoryFeaturizer, rows: Iterable[dict], *,
-            candidates: int = LINEAR_MEMORY_CANDIDATES, seed: int = 0) -> "LinearMemory":
-        """Train on the real queries among ``rows`` (origins memory_refs/inherited with positives).
-
-        A train row's own conversation is left out of the past-query features (``exclude_episode``),
-        exactly as the TRM's training tensors do, so the weights do not learn to trust a leak.
-        """
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        xs, ys = [], []
-        for row in rows:
-            if not row["positives"] or row.get("origin") not in LINEAR_MEMORY_ORIGINS:
-                continue
-            view, idx = _memory_candidates(featurizer, row["query"], candidates)
-            if len(idx) == 0:
-                continue
-            positives = {featurizer.position[f] for f in row["positives"] if f in featurizer.position}
-            xs.append(featurizer.features(view, idx, exclude_episode=row["episode"]))
-            ys.append(np.array([int(i) in positives for i in idx.tolist()], dtype=np.int32))
-        if not xs or len({int(v) for y in ys for v in y}) < 2:
-            raise ValueError("the linear memory baseline needs train queries with positives among BM25's candidates")
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=seed))
-        model.fit(np.concatenate(xs), np.concatenate(ys))
-        return cls(featurizer, model, candidates)
-
-    def rank(self, query: str, k: int = 100) -> list[str]:
-        view, idx = _memory_candidates(self.featurizer, query, self.candidates)
-        if len(idx) == 0:
-            return []
-        scores = self.model.decision_function(self.featurizer.features(view, idx))
-        order = np.argsort(-scores, kind="stable")[:k]
-        return [self.featurizer.facts[int(idx[i])]["id"] for i in order]
 
 
 # --- tool -----------------------------------------------------------------------------------------------
@@ -245,5 +191,5 @@ def plans_of(rows: Iterable[dict]) -> list[dict]:
     return [{"goal": r["goal"], "steps": list(r["steps"])} for r in rows if r["kind"] == "plan"]
 
 
-__all__ = ["BM25Memory", "LinearMemory", "BM25Tools", "LinearTools", "KnnTools", "PriorTools", "NearestPlan",
+__all__ = ["BM25Memory", "BM25Tools", "LinearTools", "KnnTools", "PriorTools", "NearestPlan",
            "plans_of", "tool_input_text"]

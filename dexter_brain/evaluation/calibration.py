@@ -24,12 +24,10 @@ import numpy as np
 
 from dexter_brain.checkpoint import CheckpointError, resolve_checkpoint
 from dexter_brain.evaluation.cost import torch_threads
-from dexter_brain.evaluation.replay import (
-    read_rows, recovered_logits, replay_memory, replay_reasoning_scores, replay_tool,
-)
+from dexter_brain.evaluation.replay import recovered_logits, replay_memory, replay_reasoning_scores, replay_tool
 from dexter_brain.features.common import STEP_MATCH_THRESHOLD, step_similarity
 from dexter_brain.features.reasoning import DONE
-from dexter_brain.io import read_json, write_json
+from dexter_brain.io import read_json, read_rows, write_json
 from dexter_brain.metrics import expected_calibration_error, steps_match
 from dexter_brain.wrappers.common import CALIBRATION_FILE, Calibration
 
@@ -204,15 +202,18 @@ def _plan_labels(texts: list[str], steps: list[str]) -> np.ndarray:
     return np.array([float(any(step_similarity(t, s) >= STEP_MATCH_THRESHOLD for s in steps)) for t in texts])
 
 
-def load_wrapper(kind: str, checkpoint: str | Path, *, use_carry: bool = True):
-    """The public wrapper of ``kind`` on CPU."""
+def load_wrapper(kind: str, checkpoint: str | Path, *, use_carry: bool = True, floor_only: bool = False):
+    """The public wrapper of ``kind`` on CPU (``floor_only``: scoring with the model's linear floor alone)."""
     if kind == "memory":
         from dexter_brain.wrappers.memory import MemoryTRM as cls
     elif kind == "tool":
         from dexter_brain.wrappers.tool import ToolTRM as cls
     else:
         from dexter_brain.wrappers.reasoning import ReasoningTRM as cls
-    return cls.from_checkpoint(checkpoint, use_carry=use_carry, device="cpu")
+    wrapper = cls.from_checkpoint(checkpoint, use_carry=use_carry, device="cpu")
+    if floor_only:
+        wrapper.core.model.use_residual = False
+    return wrapper
 
 
 def needs_calibration(models_dir: str | Path, kind: str) -> bool:

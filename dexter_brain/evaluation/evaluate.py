@@ -26,25 +26,28 @@ from pathlib import Path
 from dexter_brain.checkpoint import CheckpointError, resolve_checkpoint
 from dexter_brain.evaluation import cost
 from dexter_brain.evaluation.baselines import (
-    BM25Memory, BM25Tools, KnnTools, LinearMemory, LinearTools, NearestPlan, PriorTools, plans_of,
+    BM25Memory, BM25Tools, KnnTools, LinearTools, NearestPlan, PriorTools, plans_of,
 )
 from dexter_brain.evaluation.calibration import KINDS, calibrate_brain, load_wrapper, needs_calibration
 from dexter_brain.evaluation.measures import (
     RECALL_CURVE_K, mean, ranking_metrics, recall_curve, same_step, targets, top_k_accuracy,
 )
-from dexter_brain.evaluation.replay import read_rows, replay_memory, replay_reasoning, replay_tool
+from dexter_brain.evaluation.replay import replay_memory, replay_reasoning, replay_tool
+from dexter_brain.io import read_rows
 from dexter_brain.evaluation.report import write_report
 from dexter_brain.features.common import STEP_MATCH_THRESHOLD
 from dexter_brain.io import read_json, read_jsonl
 from dexter_brain.metrics import expected_calibration_error, recall_at_k, reliability_bins, step_f1, steps_match
+from dexter_brain.wrappers.memory import MAX_K
 
 logger = logging.getLogger(__name__)
 
 REPORT_VERSION = 1
 MEMORY_KEYS = ("recall@1", "recall@5", "mrr", "followup_recall@5", "followup_recall@5_stateless", "bm25_recall@5",
-               "bm25_followup_recall@5", "linear_recall@5")
-TOOL_KEYS = ("top1", "top3", "correction_top1", "unseen_top1", "bm25_top1", "knn_top1", "linear_top1")
-REASONING_KEYS = ("step_f1", "next_step_acc", "nn_step_f1")
+               "bm25_followup_recall@5", "floor_recall@5", "candidate_recall")
+TOOL_KEYS = ("top1", "top3", "correction_top1", "unseen_top1", "bm25_top1", "knn_top1", "linear_top1", "floor_top1",
+             "bm25_unseen_top1")
+REASONING_KEYS = ("step_f1", "next_step_acc", "nn_step_f1", "floor_step_f1")
 SECTION_KEYS = {"memory": MEMORY_KEYS, "tool": TOOL_KEYS, "reasoning": REASONING_KEYS}
 LATENCY_CALLS = {"memory": ("retrieve",), "tool": ("select_tool",), "reasoning": ("plan", "next_step")}
 def _calibration(confidence, correct) -> dict:
@@ -59,25 +62,25 @@ def _steps(outs, rows) -> tuple[float | None, dict]:
 
 
 # --- memory ---------------------------------------------------------------------------------------------
-def evaluate_memory(stateful, stateless, rows, train_rows, *, raw_dir=None, show_progress_bar=False) -> dict:
-    """Metrics of ``retrieve`` with and without carry and of the BM25 and linear baselines."""
-    linear = LinearMemory.fit(stateless.featurizer, train_rows) if train_rows else None
+def evaluate_memory(stateful, stateless, floor, rows, *, raw_dir=None, show_progress_bar=False) -> dict:
+    """Metrics of ``retrieve`` with and without carry, of the model's linear floor alone (``floor``: a
+    wrapper scoring with the floor only, or None when the shipped model is its floor) and of BM25."""
+    wrappers = [w for w in (stateful, stateless, floor) if w is not None]
     if raw_dir is not None:
-        for wrapper in (stateful, stateless):
+        for wrapper in wrappers:
             wrapper.refresh_from(raw_dir)
-        linear = LinearMemory(stateless.featurizer, linear.model) if linear is not None else None
-    ours = replay_memory(stateful, rows, k=100, show_progress_bar=show_progress_bar)
-    alone = replay_memory(stateless, rows, k=100, stateless=True, show_progress_bar=show_progress_bar)
+    ours = replay_memory(stateful, rows, k=MAX_K, show_progress_bar=show_progress_bar)
+    alone = replay_memory(stateless, rows, k=MAX_K, stateless=True, show_progress_bar=show_progress_bar)
+    floored = replay_memory(floor, rows, k=MAX_K, show_progress_bar=show_progress_bar) if floor is not None else ours
     bm25 = BM25Memory(stateless.featurizer.facts)
     scored = [i for i, r in enumerate(rows) if r.get("scored", True)]
     pos = [i for i in scored if rows[i]["positives"]]
     follow = [i for i in pos if rows[i]["is_followup"]]
-    # Baselines rank only the rows a metric reads; the TRM ran every row (its carry needs them).
+    # BM25 ranks only the rows a metric reads; the TRM ran every row (its carry needs them).
     is_pos = set(pos)
     systems = {"ours": [o["ids"] for o in ours], "ours (stateless)": [o["ids"] for o in alone],
+               "linear floor": [o["ids"] for o in floored],
                "BM25": [bm25.rank(r["query"]) if i in is_pos else [] for i, r in enumerate(rows)]}
-    if linear is not None:
-        systems["linear re-scorer"] = [linear.rank(r["query"]) if i in is_pos else [] for i, r in enumerate(rows)]
 
     def on(name, subset, prefix=""):
         return ranking_metrics([systems[name][i] for i in subset], [rows[i]["positives"] for i in subset], prefix)
@@ -86,15 +89,13 @@ def evaluate_memory(stateful, stateless, rows, train_rows, *, raw_dir=None, show
                "followup_recall@5": on("ours", follow)["recall@5"],
                "followup_recall@5_stateless": on("ours (stateless)", follow)["recall@5"],
                **{f"{k}_stateless": v for k, v in on("ours (stateless)", pos).items()},
-               **on("BM25", pos, "bm25_"), "bm25_followup_recall@5": on("BM25", follow)["recall@5"]}
-    if linear is not None:
-        section.update({**on("linear re-scorer", pos, "linear_"),
-                        "linear_followup_recall@5": on("linear re-scorer", follow)["recall@5"]})
-    else:
-        section.update({"linear_recall@5": None, "linear_reason": "no train queries with positives"})
+               **on("linear floor", pos, "floor_"), "floor_followup_recall@5": on("linear floor", follow)["recall@5"],
+               **on("BM25", pos, "bm25_"), "bm25_followup_recall@5": on("BM25", follow)["recall@5"],
+               "residual": bool(stateful.core.model.use_residual)}
     no_pos = [i for i in scored if not rows[i]["positives"]]
     section.update({
-        "candidate_recall": mean(recall_at_k(ours[i]["ids"], rows[i]["positives"], 100) for i in pos),
+        # Every candidate comes back at k = MAX_K: the share of reference facts the candidates hold.
+        "candidate_recall": mean(recall_at_k(ours[i]["ids"], rows[i]["positives"], MAX_K) for i in pos),
         "abstain_when_nothing_relevant": mean(ours[i]["abstain"] for i in no_pos),
         "abstain_when_relevant": mean(ours[i]["abstain"] for i in pos),
         "n": len(pos), "n_followup": len(follow), "n_nothing_relevant": len(no_pos), "facts": len(stateful)})
@@ -108,16 +109,23 @@ def evaluate_memory(stateful, stateless, rows, train_rows, *, raw_dir=None, show
 
 
 # --- tool -----------------------------------------------------------------------------------------------
-def evaluate_tool(wrapper, rows, train_rows, val_rows, *, reserved=(), catalogue=None, show_progress_bar=False
-                  ) -> dict:
-    """Top-1/top-3 of ``select_tool`` overall, on corrections and on reserved tools, and the baselines'."""
+def evaluate_tool(wrapper, floor, rows, train_rows, val_rows, *, reserved=(), catalogue=None,
+                  show_progress_bar=False) -> dict:
+    """Top-1/top-3 of ``select_tool`` overall, on corrections and on unseen tools, of the linear floor alone
+    (``floor``, or None when the shipped model is its floor) and of the baselines.
+
+    Unseen tools: the calls of the ``reserved`` tools, replayed with those tools shown to the model as never
+    logged (no history: only their name and description speak for them), as a tool the logs never saw is.
+    """
     outs = replay_tool(wrapper, rows, show_progress_bar=show_progress_bar)
+    floored = replay_tool(floor, rows, show_progress_bar=show_progress_bar) if floor is not None else outs
     keep = [i for i, r in enumerate(rows) if r.get("scored", True) and r["status"] == "success"]
     sub = [rows[i] for i in keep]
     answers = [r["tool"] for r in sub]
     catalogue = {**{n: t.get("description") for n, t in wrapper.featurizer.catalogue.items()}, **(catalogue or {})}
     bm25 = BM25Tools(catalogue)
-    systems = {"ours": [outs[i]["ranking"] for i in keep], "BM25": [bm25.rank(r["task"], r["available"]) for r in sub]}
+    systems = {"ours": [outs[i]["ranking"] for i in keep], "floor": [floored[i]["ranking"] for i in keep],
+               "BM25": [bm25.rank(r["task"], r["available"]) for r in sub]}
     linear = None
     if train_rows:
         knn, prior = KnnTools(train_rows), PriorTools(train_rows)
@@ -128,17 +136,25 @@ def evaluate_tool(wrapper, rows, train_rows, val_rows, *, reserved=(), catalogue
     every = list(range(len(sub)))
     corrections = [j for j, r in enumerate(sub) if r["is_correction"]]
     unseen = [j for j, r in enumerate(sub) if r["tool"] in reserved]
+    if unseen:
+        wrapper.unseen = frozenset(reserved)
+        try:
+            hidden = replay_tool(wrapper, rows, show_progress_bar=False)
+        finally:
+            wrapper.unseen = frozenset()
+        systems["ours (unseen)"] = [hidden[i]["ranking"] for i in keep]
     common = Counter(answers).most_common(1)[0][0] if answers else None
 
     def acc(name, subset, k=1):
         return top_k_accuracy([systems[name][j] for j in subset], [answers[j] for j in subset], k) \
-            if name in systems else None
+            if name in systems and subset else None
 
     section = {"top1": acc("ours", every), "top3": acc("ours", every, 3), "correction_top1": acc("ours", corrections),
-               "unseen_top1": acc("ours", unseen),
+               "unseen_top1": acc("ours (unseen)", unseen),
                # Without the most frequent answer: a model that learnt only the majority tool shows here.
-               f"top1_without_{common}": acc("ours", [j for j, a in enumerate(answers) if a != common])}
-    for name, key in (("BM25", "bm25"), ("kNN", "knn"), ("linear", "linear"), ("prior", "prior")):
+               f"top1_without_{common}": acc("ours", [j for j, a in enumerate(answers) if a != common]),
+               "residual": bool(wrapper.core.model.use_residual)}
+    for name, key in (("floor", "floor"), ("BM25", "bm25"), ("kNN", "knn"), ("linear", "linear"), ("prior", "prior")):
         section[f"{key}_top1"] = acc(name, every)
         section[f"{key}_top3"] = acc(name, every, 3)
         section[f"{key}_correction_top1"] = acc(name, corrections)
@@ -154,9 +170,11 @@ def evaluate_tool(wrapper, rows, train_rows, val_rows, *, reserved=(), catalogue
 
 
 # --- reasoning ------------------------------------------------------------------------------------------
-def evaluate_reasoning(wrapper, rows, train_rows, *, show_progress_bar=False) -> dict:
-    """Step F1 of ``plan``, exact next-step accuracy of ``next_step`` and the nearest-plan baselines."""
+def evaluate_reasoning(wrapper, floor, rows, train_rows, *, show_progress_bar=False) -> dict:
+    """Step F1 of ``plan``, exact next-step accuracy of ``next_step``, the linear floor's alone (``floor``, or
+    None when the shipped model is its floor) and the nearest-plan baselines'."""
     outs = replay_reasoning(wrapper, rows, show_progress_bar=show_progress_bar)
+    floored = replay_reasoning(floor, rows, show_progress_bar=show_progress_bar) if floor is not None else outs
     scored = [i for i, r in enumerate(rows) if r.get("scored", True)]
     plans = [i for i in scored if rows[i]["kind"] == "plan"]
     nexts = [i for i in scored if rows[i]["kind"] == "next"]
@@ -164,6 +182,8 @@ def evaluate_reasoning(wrapper, rows, train_rows, *, show_progress_bar=False) ->
     section = {
         "step_f1": mean(step_f1(outs[i]["plan_steps"], rows[i]["steps"]) for i in plans),
         "next_step_acc": mean(same_step(outs[i]["next_step"], rows[i]["next_step"]) for i in nexts),
+        "floor_step_f1": mean(step_f1(floored[i]["plan_steps"], rows[i]["steps"]) for i in plans),
+        "floor_next_step_acc": mean(same_step(floored[i]["next_step"], rows[i]["next_step"]) for i in nexts),
         "nn_step_f1": mean(step_f1(nn.plan(rows[i]["goal"]), rows[i]["steps"]) for i in plans),
         "next_step_match": mean(steps_match(outs[i]["next_step"], rows[i]["next_step"]) for i in nexts),
         "nn_next_step_acc": mean(same_step(nn.next_step(rows[i]["goal"], rows[i]["completed"]),
@@ -174,6 +194,7 @@ def evaluate_reasoning(wrapper, rows, train_rows, *, show_progress_bar=False) ->
         "complexity_acc": mean(outs[i]["complexity"] == rows[i]["complexity"] for i in plans),
         "mean_plan_length": mean(len(outs[i]["plan_steps"]) for i in plans),
         "mean_reference_length": mean(len(rows[i]["steps"]) for i in plans),
+        "residual": bool(wrapper.core.model.use_residual),
         "step_match_threshold": STEP_MATCH_THRESHOLD, "n_plans": len(plans), "n_next": len(nexts),
     }
     mean_steps, histogram = _steps(outs, rows)
@@ -210,7 +231,7 @@ def _null_section(kind: str, reason: str) -> dict:
 
 def _unscore_seen(kind: str, rows: list[dict], train_rows: list[dict]) -> list[dict]:
     """Rows whose text is already in the models' train split, marked unscored (raw-directory evaluation)."""
-    from dexter_brain.corpora.schema import MemoryExample, ReasoningExample, ToolExample
+    from dexter_brain.schema import MemoryExample, ReasoningExample, ToolExample
     from dexter_brain.corpora.split import keys_of
 
     schema = {"memory": MemoryExample, "tool": ToolExample, "reasoning": ReasoningExample}[kind]
@@ -331,8 +352,9 @@ def _evaluate(models_dir, data_dir, test_dir, test_manifest, raw_dir, calibrated
         wrapper = load_wrapper(kind, checkpoint)
         report["data"]["models_corpus_fingerprint"][kind] = wrapper.core.meta.get("corpus_fingerprint")
         logger.info("evaluating %s on %d test rows", kind, len(rows))
+        floor = load_wrapper(kind, checkpoint, floor_only=True) if wrapper.core.model.use_residual else None
         if kind == "memory":
-            result = evaluate_memory(wrapper, load_wrapper(kind, checkpoint, use_carry=False), rows, train_rows,
+            result = evaluate_memory(wrapper, load_wrapper(kind, checkpoint, use_carry=False), floor, rows,
                                      raw_dir=raw_dir, show_progress_bar=show)
             report["curves"]["memory_recall_at_k"] = {"k": list(RECALL_CURVE_K), **result["curves"]}
         elif kind == "tool":
@@ -343,10 +365,10 @@ def _evaluate(models_dir, data_dir, test_dir, test_manifest, raw_dir, calibrated
                 # The new corpus reserves its own tools; what the models never saw is what counts here.
                 trained = {r["tool"] for r in train_rows if r["status"] == "success"}
                 reserved = sorted({r["tool"] for r in rows} - trained)
-            result = evaluate_tool(wrapper, rows, train_rows, read_rows(data_dir, kind, "val"), reserved=reserved,
-                                   catalogue=catalogue, show_progress_bar=show)
+            result = evaluate_tool(wrapper, floor, rows, train_rows, read_rows(data_dir, kind, "val"),
+                                   reserved=reserved, catalogue=catalogue, show_progress_bar=show)
         else:
-            result = evaluate_reasoning(wrapper, rows, train_rows, show_progress_bar=show)
+            result = evaluate_reasoning(wrapper, floor, rows, train_rows, show_progress_bar=show)
         report[kind] = result["section"]
         cal = wrapper.core.calibration
         report["calibration"][kind] = result["calibration"]["ece"]

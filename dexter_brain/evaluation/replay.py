@@ -10,32 +10,15 @@ turn of many conversations per model call and give the same results as one call 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from dexter_brain.features.reasoning import DONE
-from dexter_brain.io import read_jsonl
-from dexter_brain.lexical import normalize
 
 CHUNK = 256
 # Wrappers round probabilities to 6 decimals; a 0.0 stands for anything below half a unit.
 PROB_FLOOR = 5e-7
-
-
-def read_rows(data_dir: str | Path, kind: str, split: str) -> list[dict]:
-    """The rows of ``<data_dir>/<kind>/<split>.jsonl`` in episode and turn order ([] when absent)."""
-    path = Path(data_dir) / kind / f"{split}.jsonl"
-    return episode_order(read_jsonl(path)) if path.exists() else []
-
-
-def episode_order(rows: Sequence[dict]) -> list[dict]:
-    """Rows grouped by episode (first appearance order), by turn inside each episode."""
-    first: dict[str, int] = {}
-    for r in rows:
-        first.setdefault(r["episode"], len(first))
-    return sorted(rows, key=lambda r: (first[r["episode"]], r["turn"]))
 
 
 def _chunks(n: int, desc: str, show_progress_bar: bool):

@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 # (what, our metric, baseline name, baseline metric or None for an absolute target)
 HEADLINE = (
     ("Memory recall@5", "memory.recall@5", "BM25", "memory.bm25_recall@5"),
-    ("Memory recall@5", "memory.recall@5", "linear re-scorer", "memory.linear_recall@5"),
+    ("Memory recall@5", "memory.recall@5", "its linear floor", "memory.floor_recall@5"),
     ("Memory MRR", "memory.mrr", "BM25", "memory.bm25_mrr"),
     ("Memory follow-up recall@5", "memory.followup_recall@5", "ours without carry",
      "memory.followup_recall@5_stateless"),
@@ -27,10 +27,12 @@ HEADLINE = (
     ("Tool top-1", "tool.top1", "BM25", "tool.bm25_top1"),
     ("Tool top-1", "tool.top1", "TF-IDF + LR", "tool.linear_top1"),
     ("Tool top-1", "tool.top1", "nearest task", "tool.knn_top1"),
+    ("Tool top-1", "tool.top1", "its linear floor", "tool.floor_top1"),
     ("Tool top-1 on corrections", "tool.correction_top1", None, None),
     ("Tool top-1 on corrections", "tool.correction_top1", "TF-IDF + LR", "tool.linear_correction_top1"),
     ("Tool top-1 on unseen tools", "tool.unseen_top1", "BM25", "tool.bm25_unseen_top1"),
     ("Reasoning step F1", "reasoning.step_f1", "nearest plan", "reasoning.nn_step_f1"),
+    ("Reasoning step F1", "reasoning.step_f1", "its linear floor", "reasoning.floor_step_f1"),
     ("Reasoning step F1", "reasoning.step_f1", "nearest plan, adapted", "reasoning.nn_adapted_step_f1"),
     ("Reasoning next-step accuracy", "reasoning.next_step_acc", "nearest plan", "reasoning.nn_next_step_acc"),
 )
@@ -117,13 +119,14 @@ def _memory(report: dict) -> list[str]:
     rows = [["ours (with carry)", m.get("recall@1"), m.get("recall@5"), m.get("mrr"), m.get("followup_recall@5")],
             ["ours without carry", m.get("recall@1_stateless"), m.get("recall@5_stateless"), m.get("mrr_stateless"),
              m.get("followup_recall@5_stateless")],
-            ["linear re-scorer (same features, BM25 top 100)", m.get("linear_recall@1"), m.get("linear_recall@5"),
-             m.get("linear_mrr"), m.get("linear_followup_recall@5")],
+            ["its linear floor alone", m.get("floor_recall@1"), m.get("floor_recall@5"),
+             m.get("floor_mrr"), m.get("floor_followup_recall@5")],
             ["BM25 (bm25s)", m.get("bm25_recall@1"), m.get("bm25_recall@5"), m.get("bm25_mrr"),
              m.get("bm25_followup_recall@5")]]
     out = _table(["system", "recall@1", "recall@5", "MRR", "follow-up recall@5"], rows)
     out += ["", f"{m.get('n')} test queries with a stored answer ({m.get('n_followup')} follow-ups), "
                 f"{m.get('n_nothing_relevant')} with none; bank of {m.get('facts')} facts. "
+                f"{_residual(m)} "
                 f"The right fact is among the TRM's candidates for {_f(m.get('candidate_recall'))} of the queries "
                 "(a ceiling for any ranking of them). "
                 f"Abstains on {_f(m.get('abstain_when_nothing_relevant'))} of the queries with nothing relevant and "
@@ -131,20 +134,26 @@ def _memory(report: dict) -> list[str]:
     return out
 
 
+def _residual(section: dict) -> str:
+    if section.get("residual"):
+        return "The recursive residual beat the linear floor on validation and is used."
+    return "The recursive residual did not beat the linear floor on validation: the floor scores alone."
+
+
 def _tool(report: dict) -> list[str]:
     t = report.get("tool") or {}
     if t.get("reason"):
         return [f"Not evaluated: {t['reason']}."]
     rows = [["ours", t.get("top1"), t.get("top3"), t.get("correction_top1"), t.get("unseen_top1")]]
-    for name, key in (("TF-IDF (1-2-grams) + LR", "linear"), ("nearest logged tasks (BM25 kNN)", "knn"),
+    for name, key in (("its linear floor alone", "floor"), ("TF-IDF (1-2-grams) + LR", "linear"), ("nearest logged tasks (BM25 kNN)", "knn"),
                       ("BM25 over name + description", "bm25"), ("most frequent tool", "prior")):
         rows.append([name, t.get(f"{key}_top1"), t.get(f"{key}_top3"), t.get(f"{key}_correction_top1"),
                      t.get(f"{key}_unseen_top1")])
     out = _table(["system", "top-1", "top-3", "top-1 on corrections", "top-1 on unseen tools"], rows)
     common = t.get("most_common_tool")
-    out += ["", f"{t.get('n')} successful test calls: {t.get('n_correction')} corrections after an error, "
-                f"{t.get('n_unseen')} calls of the tools held out from training "
-                f"({', '.join(t.get('reserved_tools') or []) or 'none'}); "
+    out += ["", f"{_residual(t)} {t.get('n')} successful test calls: {t.get('n_correction')} corrections after "
+                f"an error, {t.get('n_unseen')} calls of the tools measured as unseen, shown to the model without "
+                f"any logged history ({', '.join(t.get('reserved_tools') or []) or 'none'}); "
                 f"{t.get('n_errors_not_scored')} failed calls are not scored. Without the most frequent answer "
                 f"({common}) our top-1 is {_f(t.get(f'top1_without_{common}'))}. "
                 f"The linear model's C = {_f(t.get('linear_C'), 0)} was chosen on the validation split."]
@@ -156,11 +165,13 @@ def _reasoning(report: dict) -> list[str]:
     if r.get("reason"):
         return [f"Not evaluated: {r['reason']}."]
     rows = [["ours", r.get("step_f1"), r.get("next_step_acc")],
+            ["its linear floor alone", r.get("floor_step_f1"), r.get("floor_next_step_acc")],
             ["nearest training plan (BM25)", r.get("nn_step_f1"), r.get("nn_next_step_acc")],
             ["nearest training plan, goal words swapped in", r.get("nn_adapted_step_f1"),
              r.get("nn_adapted_next_step_acc")]]
     out = _table(["system", "step F1", "next-step accuracy (exact)"], rows)
-    out += ["", f"{r.get('n_plans')} test plans, {r.get('n_next')} next-step questions. Steps match when the F1 of "
+    out += ["", f"{_residual(r)} {r.get('n_plans')} test plans, {r.get('n_next')} next-step questions. Steps "
+                "match when the F1 of "
                 f"their content words is at least {r.get('step_match_threshold')}; at that threshold our next step "
                 f"matches in {_f(r.get('next_step_match'))} of the questions. Our plans have "
                 f"{_f(r.get('mean_plan_length'), 1)} steps on average against {_f(r.get('mean_reference_length'), 1)} "
@@ -249,9 +260,10 @@ def render_markdown(report: dict, plots: list[str] = ()) -> str:
         "starting from the carry the previous turns left; rows already seen in training (unscored) run but "
         "are not counted. Memory: recall@k is the share of a query's stored answers among the first k "
         "facts, MRR the mean reciprocal rank of the first one; follow-ups are turns whose answer depends on "
-        "earlier turns, and \"without carry\" is the same model starting every call fresh. The linear "
-        "re-scorer is a logistic regression over the TRM's own hand-made features of BM25's top 100, trained "
-        "on the train split's real queries. Tool: accuracy over successful logged calls, among the tools "
+        "earlier turns, and \"without carry\" is the same model starting every call fresh. Each TRM scores "
+        "a candidate as its linear floor (a logistic regression over the hand-made features, fitted on the "
+        "train split) plus the recursive residual, kept only when it beat the floor on validation; \"its "
+        "linear floor alone\" scores with the floor only. Tool: accuracy over successful logged calls, among the tools "
         "that call offered. Reasoning: step F1 is order-aware (the longest order-preserving matching of "
         "steps whose content-word F1 reaches the threshold); next-step accuracy needs the same normalised "
         "text (or \"done\" for both). Latency is measured one call at a time on one CPU process after a "

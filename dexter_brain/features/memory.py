@@ -28,7 +28,7 @@ CANDIDATE_FEATURES = (
 CARRY_FEATURES = ("focus_fact", "focus_entity", "focus_neighbour")
 FOCUS_CANDIDATES = 64
 QUERY_FEATURES = ("length", "bm25_max", "names_entity", "known_share", "corrections", "question")
-BM25_CANDIDATES = 24
+BM25_CANDIDATES = 64
 
 
 @dataclass
@@ -226,6 +226,11 @@ class MemoryFeaturizer:
         for f in dict.fromkeys(fact_ids):
             for i in self._positions_of.get(f, ()):
                 self._fact_past.replace(i, self._past_by_id[f])
+
+    def neighbours_of(self, position: int) -> list[int]:
+        """Bank positions of a fact's stored neighbours (adjacent turns of its session)."""
+        values, _ = self._neighbours.gather(np.array([position], dtype=np.int64))
+        return values.tolist()
 
     @property
     def live(self) -> np.ndarray:

@@ -84,7 +84,7 @@ def check_feature_counts(config, directory: Path) -> None:
     """The checkpoint must have been trained on the features this version computes."""
     import importlib
 
-    module = importlib.import_module(f"dexter_brain.features.{config.kind}")
+    module = importlib.import_module(f"dexter_brain.inputs.{config.kind}")
     expected = (len(module.CANDIDATE_FEATURES), len(module.QUERY_FEATURES))
     found = (config.num_candidate_features, config.num_query_features)
     if found != expected:

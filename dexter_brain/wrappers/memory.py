@@ -1,9 +1,10 @@
 """``MemoryTRM``: stateful retrieval of the user's real stored facts.
 
-A call reads the query, recurses from the conversation's carry until the halting head stops it, then
-gathers candidates from BM25 over the bank and from a dense search with the answer state's query vector
-(which is how a follow-up such as "tell me more" reaches the facts of the previous turn), scores them
-with their features and returns the best stored facts with where each came from.
+A call gathers candidate facts and their features with ``MemoryInputs`` (the same code that made the
+training tensors) from the query and the conversation's state: the facts its previous answer was about
+(which is how a follow-up such as "tell me more" reaches them) and its previous query. The model scores
+them, its linear floor plus, where the build kept it, the recursive residual read from the latent state
+the conversation's carry starts from, and the best stored facts come back with where each came from.
 """
 
 from __future__ import annotations
@@ -18,18 +19,16 @@ import torch
 
 from dexter_brain.checkpoint import save_checkpoint
 from dexter_brain.config import InferConfig
-from dexter_brain.features.common import fact_text, memory_query_text
+from dexter_brain.features.common import fact_text
 from dexter_brain.features.memory import MemoryFeaturizer
-from dexter_brain.inference import think
+from dexter_brain.inputs.memory import MAX_CANDIDATES, MemoryInputs, MemoryState
 from dexter_brain.wrappers.carry import CarryStore
 from dexter_brain.wrappers.common import (
     CALIBRATION_FILE, TRMCore, check_conversations, softmax, split_by_conversation, validate_text,
 )
 
-DENSE_CANDIDATES = 16
-MAX_CANDIDATES = 104
-MAX_K = 100
-FOCUS_SIZE = 3
+MAX_K = MAX_CANDIDATES
+"""At most this many memories per call: every candidate."""
 
 
 class MemoryTRM:
@@ -44,6 +43,7 @@ class MemoryTRM:
     def __init__(self, core: TRMCore):
         self.core = core
         self.featurizer = MemoryFeaturizer.from_state(core.featurizer_state)
+        self.inputs = MemoryInputs(self.featurizer)
         self._set_vectors(self._encode([f["text"] for f in self.featurizer.facts]))
 
     def _set_vectors(self, vectors: torch.Tensor) -> None:
@@ -79,8 +79,9 @@ class MemoryTRM:
     # --- the bank ---------------------------------------------------------------------------------------
     @torch.inference_mode()
     def _encode(self, texts: list[str]) -> torch.Tensor:
-        if not texts:
-            return torch.zeros(0, self.core.model.config.hidden_size, device=self.core.device)
+        """The candidate encodings the residual reads (none needed when the floor scores alone)."""
+        if not texts or not self.core.model.use_residual:
+            return torch.zeros(len(texts), self.core.model.config.hidden_size, device=self.core.device)
         chunks = []
         for start in range(0, len(texts), 1024):
             ids = self.core.encoder.candidates([fact_text(t) for t in texts[start:start + 1024]])
@@ -144,6 +145,7 @@ class MemoryTRM:
             before = set(self.featurizer.position)
             state = self.featurizer.to_state()
             self.featurizer = MemoryFeaturizer(bank, entities, [tuple(r) for r in state["past_queries"]])
+            self.inputs = MemoryInputs(self.featurizer)
             self._set_vectors(self._encode([f["text"] for f in self.featurizer.facts]))
             after = set(self.featurizer.position)
         return {"facts": len(after), "added": len(after - before), "removed": len(before - after)}
@@ -192,75 +194,51 @@ class MemoryTRM:
 
     @torch.inference_mode()
     def _call(self, queries: list[str], conversation_ids: list[str], contexts: list[str | None], k: int) -> list[dict]:
-        core, model = self.core, self.core.model
+        core = self.core
+        states = [self._state(cid) for cid in conversation_ids]
         with core.lock:
-            views = [self.featurizer.view(q, c) for q, c in zip(queries, contexts)]
-        query_ids = core.tensor(core.encoder.queries([memory_query_text(q) for q in queries]), torch.long)
-        query_feats = core.tensor(np.stack([v.query_feats for v in views]))
-        x = model.read(query_ids, query_feats)
-        y, z, steps = think(model, x, core.state_for(conversation_ids), max_steps=core.max_steps,
-                            threshold=core.infer.halt_threshold)
-        q = model.query_vector(y)  # (B, D)
-        focus = [self._focus(cid) for cid in conversation_ids]
-        with core.lock:
+            rows = self.inputs.rows(queries, states, contexts)
+            facts = [[self.featurizer.facts[i] for i in r.candidates] for r in rows]
             vectors = self.bank_vectors
-            live = torch.from_numpy(self.featurizer.live.copy()).to(core.device)
-            cands = [self._candidates(view, q[b], vectors, live, focus[b]) for b, view in enumerate(views)]
-            feats = [self.featurizer.features(v, c, focus=f) for v, c, f in zip(views, cands, focus)]
-            facts = [[self.featurizer.facts[i] for i in c] for c in cands]
-        K = max(1, max(len(c) for c in cands))
-        B, D = len(queries), vectors.shape[1]
-        cand_vecs = torch.zeros(B, K, D, device=core.device)
-        cand_feats = torch.zeros(B, K, feats[0].shape[1] if len(feats[0]) else model.config.num_candidate_features,
-                                 device=core.device)
-        mask = torch.zeros(B, K, dtype=torch.bool, device=core.device)
-        for b, c in enumerate(cands):
-            if c:
-                cand_vecs[b, : len(c)] = vectors[torch.as_tensor(c, device=core.device)]
-                cand_feats[b, : len(c)] = core.tensor(feats[b])
-                mask[b, : len(c)] = True
-        out = model.score(y, cand_vecs, cand_feats, mask)
-        out.z = z
-        results = []
-        for b in range(B):
-            n = len(cands[b])
+        B, K = len(queries), max(1, max(len(r.candidates) for r in rows))
+        cand_feats = np.zeros((B, K, len(rows[0].feats[0]) if len(rows[0].feats) else
+                               core.model.config.num_candidate_features), dtype=np.float32)
+        index = np.zeros((B, K), dtype=np.int64)
+        mask = np.zeros((B, K), dtype=bool)
+        for b, r in enumerate(rows):
+            n = len(r.candidates)
+            cand_feats[b, :n], index[b, :n], mask[b, :n] = r.feats, r.candidates, True
+        batch = {"query_ids": core.tensor(MemoryInputs.query_ids(core.encoder, queries), torch.long),
+                 "query_feats": core.tensor(np.stack([r.query_feats for r in rows])),
+                 "cand_vecs": vectors[core.tensor(index)], "cand_feats": core.tensor(cand_feats),
+                 "cand_mask": core.tensor(mask)}
+        result = core.call(batch, conversation_ids)
+        out = result.out
+        results, extras = [], []
+        for b, query in enumerate(queries):
+            n = len(rows[b].candidates)
             scores = out.scores[b, :n].float().cpu().numpy()
-            null = float(out.null_score[b])
-            probs = softmax(np.append(scores, null), core.calibration.temperature)
-            order = np.argsort(-scores, kind="stable")[:k]
+            probs = softmax(np.append(scores, float(out.null_score[b])), core.calibration.temperature)
+            order = np.argsort(-scores, kind="stable")
             memories = [{"id": facts[b][i]["id"], "text": facts[b][i]["text"], "score": float(probs[i]),
-                         "source": facts[b][i]["source"]} for i in order]
+                         "source": facts[b][i]["source"]} for i in order[:k]]
             confidence = float(probs[order[0]]) if n else 0.0
             abstain = n == 0 or probs[-1] >= confidence or confidence < core.calibration.abstain_below
             results.append({"memories": memories, "confidence": confidence, "abstain": bool(abstain),
-                            "steps": int(steps[b])})
-            if not abstain:
-                # The next turn's focus: the memories this answer is about (those close to the best).
-                focus[b] = [m["id"] for m in memories[:FOCUS_SIZE] if m["score"] >= 0.2 * confidence]
-        if core.use_carry:
-            for b, cid in enumerate(conversation_ids):
-                core.carries.put(cid, y[b], z[b], focus=focus[b])
+                            "steps": int(result.steps[b])})
+            state = MemoryInputs.next_state(query, [facts[b][i]["id"] for i in order])
+            extras.append({"focus": list(state.focus), "last_query": state.last_query})
+        core.keep_carry(conversation_ids, result, extras)
         return results
 
-    def _focus(self, conversation_id: str) -> list[str]:
-        """The facts the conversation's last answered turn was about (part of its carry)."""
+    def _state(self, conversation_id: str) -> MemoryState:
+        """What the conversation's carry gives this turn's inputs (nothing without carry)."""
         if not self.core.use_carry:
-            return []
+            return MemoryState()
         carry = self.core.carries.get(conversation_id)
-        return list(carry.extra.get("focus", [])) if carry is not None else []
-
-    def _candidates(self, view, q: torch.Tensor, vectors: torch.Tensor, live: torch.Tensor,
-                    focus: list[str]) -> list[int]:
-        """BM25's list, then the dense search with the answer state, then the conversation's focus."""
-        chosen = [int(i) for i in view.top]
-        seen = set(chosen)
-        if len(vectors):
-            sims = (vectors @ q).masked_fill(~live, float("-inf"))
-            top = torch.topk(sims, min(DENSE_CANDIDATES, len(sims))).indices.tolist()
-            chosen += [i for i in top if i not in seen and bool(live[i])]
-            seen.update(chosen)
-        chosen += [i for i in self.featurizer.focus_candidates(view, focus) if i not in seen and bool(live[i])]
-        return chosen[:MAX_CANDIDATES]
+        if carry is None:
+            return MemoryState()
+        return MemoryState(focus=tuple(carry.extra.get("focus", ())), last_query=carry.extra.get("last_query"))
 
     # --- carry and persistence ----------------------------------------------------------------------------
     def reset_carry(self, conversation_id: str | None = None) -> None:

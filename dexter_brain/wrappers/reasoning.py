@@ -1,8 +1,10 @@
 """``ReasoningTRM``: plans for a goal, and the next step given the steps done so far.
 
-Candidate steps come from the nearest stored plans, adapted to the goal's own words; the model chooses
-which belong (``plan``) and in what order, or which comes next (``next_step``, where "done" is one of the
-candidates). The carry links a conversation's ``plan`` and ``next_step`` calls.
+Candidate steps come from the nearest stored plans, adapted to the goal's own words, and from a text index
+over every stored step (``dexter_brain.inputs.reasoning``, the same code that made the training tensors);
+the model chooses which belong (``plan``, listed in the nearest plans' order) or which comes next
+(``next_step``, where "done" is one of the candidates). The carry links a conversation's ``plan`` and
+``next_step`` calls.
 """
 
 from __future__ import annotations
@@ -14,15 +16,13 @@ import torch
 
 from dexter_brain.checkpoint import save_checkpoint
 from dexter_brain.config import InferConfig
-from dexter_brain.features.common import DONE_TEXT, NEAR_DUPLICATE, reasoning_query_text, step_similarity, step_text
-from dexter_brain.features.reasoning import CANDIDATE_FEATURES, DONE, ReasoningFeaturizer
+from dexter_brain.features.reasoning import DONE, ReasoningFeaturizer
+from dexter_brain.inputs.reasoning import MODES, ReasoningInputs, plan_from
 from dexter_brain.lexical import normalize
-from dexter_brain.model import NUM_COMPLEXITY_CLASSES
+from dexter_brain.schema import complexity_of
 from dexter_brain.wrappers.carry import CarryStore
 from dexter_brain.wrappers.common import CALIBRATION_FILE, TRMCore, softmax, validate_conversation_id, validate_text
 
-COMPLEXITY = ("simple", "moderate", "complex")
-assert len(COMPLEXITY) == NUM_COMPLEXITY_CLASSES
 MAX_STEPS_IN = 64
 
 
@@ -34,15 +34,6 @@ def _steps(value, name: str) -> list[str]:
     if len(value) > MAX_STEPS_IN:
         raise ValueError(f"{name} has {len(value)} items (at most {MAX_STEPS_IN})")
     return [validate_text(s, f"{name}[{i}]") for i, s in enumerate(value)]
-
-
-PLAN_EVIDENCE_WEIGHT = 8.0
-"""Added to the logit of a step in the nearest stored plan. Chosen on the validation split of the scale-1
-sample (weights 0-100: plan F1 0.318 at 0, 0.427 from 8 on); at this weight a plan follows the nearest
-stored plan unless the model is very sure."""
-NEXT_EVIDENCE_WEIGHT = 0.5
-"""Added to the logit of the nearest plan's step at the next position (validation accuracy 0.393 at 0.5,
-0.388 at 0, 0.379 at 100)."""
 
 
 class ReasoningTRM:
@@ -57,6 +48,7 @@ class ReasoningTRM:
     def __init__(self, core: TRMCore):
         self.core = core
         self.featurizer = ReasoningFeaturizer.from_state(core.featurizer_state)
+        self.inputs = ReasoningInputs(self.featurizer)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, use_carry: bool = True, device: str = "auto", *,
@@ -70,26 +62,23 @@ class ReasoningTRM:
     def _run(self, goal: str, completed: list[str], state: str | None, constraints: list[str],
              conversation_id: str, next_mode: bool):
         core, model = self.core, self.core.model
-        cands = self.featurizer.candidates(goal, completed, with_done=next_mode)
-        texts = [c.text for c in cands.items]
-        feats = self.featurizer.features(goal, cands, completed)
-        K = max(len(texts), 1)
+        row = self.inputs.row(goal, completed, next_mode=next_mode)
+        K = max(len(row.texts), 1)
         cand_ids = np.zeros((1, K, model.config.max_candidate_len), dtype=np.int64)
-        if texts:
-            cand_ids[0, : len(texts)] = core.encoder.candidates(
-                [DONE_TEXT if t == DONE else step_text(t) for t in texts])
-        cand_feats = np.zeros((1, K, len(feats[0]) if len(feats) else model.config.num_candidate_features),
-                              dtype=np.float32)
-        cand_feats[0, : len(texts)] = feats
+        if row.texts and model.use_residual:
+            cand_ids[0, : len(row.texts)] = core.encoder.candidates(ReasoningInputs.candidate_texts(row.texts))
+        cand_feats = np.zeros((1, K, model.config.num_candidate_features), dtype=np.float32)
+        cand_feats[0, : len(row.texts)] = row.feats
         mask = np.zeros((1, K), dtype=bool)
-        mask[0, : len(texts)] = True
-        batch = {"query_ids": core.tensor(core.encoder.queries(
-                     [reasoning_query_text(goal, completed, state, constraints)]), torch.long),
-                 "query_feats": core.tensor(cands.query_feats[None]), "cand_ids": core.tensor(cand_ids, torch.long),
-                 "cand_feats": core.tensor(cand_feats), "cand_mask": core.tensor(mask)}
+        mask[0, : len(row.texts)] = True
+        batch = {"query_ids": core.tensor(ReasoningInputs.query_ids(core.encoder, [goal], [completed], [state],
+                                                                    [constraints]), torch.long),
+                 "query_feats": core.tensor(row.query_feats[None]), "cand_ids": core.tensor(cand_ids, torch.long),
+                 "cand_feats": core.tensor(cand_feats), "cand_mask": core.tensor(mask),
+                 "mode": core.tensor(np.array([MODES.index("next" if next_mode else "plan")]), torch.long)}
         result = core.call(batch, [conversation_id])
         core.keep_carry([conversation_id], result)
-        return texts, result, cands.mean_length, feats
+        return row, result
 
     def plan(self, goal: str, state: str | None = None, constraints: list[str] | None = None,
              conversation_id: str = "default") -> dict:
@@ -103,7 +92,8 @@ class ReasoningTRM:
 
         Returns:
             ``plan_steps`` (ordered list of strings; empty when no stored plan resembles the goal),
-            ``complexity`` (simple | moderate | complex), ``confidence`` (0-1), ``steps`` (recursion steps),
+            ``complexity`` (of the returned plan: simple 1-3 steps, moderate 4-6, complex 7 or more),
+            ``confidence`` (0-1: every chosen step in and every other step out), ``steps`` (recursion steps),
             ``candidates``: every candidate step with its probability of belonging to the plan, best first.
         """
         goal = validate_text(goal, "goal")
@@ -111,30 +101,21 @@ class ReasoningTRM:
         constraints = _steps(constraints, "constraints")
         conversation_id = validate_conversation_id(conversation_id)
         with self.core.conversations.hold([conversation_id]):
-            texts, result, length, feats = self._run(goal, [], state, constraints, conversation_id, next_mode=False)
-        out = result.out
-        n = len(texts)
+            row, result = self._run(goal, [], state, constraints, conversation_id, next_mode=False)
+        n = len(row.texts)
         if n == 0:
-            return {"plan_steps": [], "complexity": "simple", "confidence": 0.0, "steps": int(result.steps[0]),
-                    "candidates": []}
-        # The model's score plus the evidence of the nearest stored plan (in it or not), weighted as chosen on
-        # the validation split: a model trained on few plans is not yet a better judge than that plan.
-        in_nearest = (feats[:, CANDIDATE_FEATURES.index("best_rank")] == 1.0).astype(np.float32)
-        logits = out.scores[0, :n].float().cpu().numpy() + PLAN_EVIDENCE_WEIGHT * in_nearest
+            return {"plan_steps": [], "complexity": complexity_of(0), "confidence": 0.0,
+                    "steps": int(result.steps[0]), "candidates": []}
+        logits = result.out.scores[0, :n].float().cpu().numpy()
         probs = 1.0 / (1.0 + np.exp(-logits / self.core.calibration.temperature))
-        positions = out.position[0, :n].float().cpu().numpy()
-        # As many steps as the nearest stored plans have (their weighted mean length), the most probable
-        # first: the scores rank steps well but sit below 0.5 for most of a plan, so a fixed cut drops most.
-        chosen = _distinct([int(i) for i in np.argsort(-probs, kind="stable")], texts)[: max(1, round(length))]
-        chosen.sort(key=lambda i: (positions[i], -probs[i]))
-        # Confidence that the plan is right: every chosen step in, every other step out.
+        chosen = plan_from(row, logits)
         inside = float(np.prod(probs[chosen]) ** (1 / len(chosen)))
         outside = [1 - probs[i] for i in range(n) if i not in chosen]
         confidence = inside * (float(np.prod(outside) ** (1 / len(outside))) if outside else 1.0)
-        complexity = COMPLEXITY[int(out.complexity_logits[0].argmax())]
         order = np.argsort(-probs, kind="stable")
-        return {"plan_steps": [texts[i] for i in chosen], "complexity": complexity, "confidence": confidence,
-                "steps": int(result.steps[0]), "candidates": [(texts[i], float(probs[i])) for i in order]}
+        return {"plan_steps": [row.texts[i] for i in chosen], "complexity": complexity_of(len(chosen)),
+                "confidence": confidence, "steps": int(result.steps[0]),
+                "candidates": [(row.texts[i], float(probs[i])) for i in order]}
 
     def next_step(self, goal: str, completed: list[str] | None = None, conversation_id: str = "default") -> dict:
         """The step that should follow ``completed`` on the way to ``goal``.
@@ -148,11 +129,9 @@ class ReasoningTRM:
         completed = _steps(completed, "completed")
         conversation_id = validate_conversation_id(conversation_id)
         with self.core.conversations.hold([conversation_id]):
-            texts, result, _, feats = self._run(goal, completed, None, [], conversation_id, next_mode=True)
-        n = len(texts)
-        scores = result.out.scores[0, :n].float().cpu().numpy()
-        if n:
-            scores = scores + NEXT_EVIDENCE_WEIGHT * feats[:n, CANDIDATE_FEATURES.index("top_next")]
+            row, result = self._run(goal, completed, None, [], conversation_id, next_mode=True)
+        texts = row.texts
+        scores = result.out.scores[0, : len(texts)].float().cpu().numpy()
         # A step already done is never the next one.
         done_before = {normalize(s) for s in completed}
         scores = np.where([t != DONE and normalize(t) in done_before for t in texts], -np.inf, scores)
@@ -181,13 +160,3 @@ class ReasoningTRM:
 
     def describe(self) -> dict:
         return {**self.core.describe(), "plans": len(self.featurizer.plans)}
-
-
-def _distinct(order: list[int], texts: list[str]) -> list[int]:
-    """``order`` (best first) without the steps that say what a better one already says: stored plans word
-    the same step differently, and a plan should hold it once."""
-    kept: list[int] = []
-    for i in order:
-        if all(step_similarity(texts[i], texts[j]) < NEAR_DUPLICATE for j in kept):
-            kept.append(i)
-    return kept

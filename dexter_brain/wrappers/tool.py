@@ -1,9 +1,10 @@
 """``ToolTRM``: choose a tool among those available, by the task, the context and what just failed.
 
-Candidates are exactly the available tools (names, or ``{name, description}``): a tool outside the list is
-never returned, and a tool never seen in training is ranked by its name and description. The carry keeps
-the conversation's latent state and the tool selected last, so a ``previous_error`` that does not name
-the tool still steers away from the one that failed.
+Candidates are the available tools (names, or ``{name, description}``; a list of thousands is shortlisted
+first, see ``dexter_brain.inputs.tool``): a tool outside the list is never returned, and a tool never seen
+in training is ranked by its name and description. The carry keeps the conversation's latent state and
+the tool selected last, so a ``previous_error`` that does not name the tool still steers away from the
+one that failed.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ import torch
 from dexter_brain.checkpoint import save_checkpoint
 from dexter_brain.config import InferConfig
 from dexter_brain.corpora.tool import flatten_context
-from dexter_brain.features.common import tool_query_text, tool_text
-from dexter_brain.features.tool import ToolFeaturizer
+from dexter_brain.features.common import tool_text
+from dexter_brain.features.tool import CANDIDATE_FEATURES, ToolFeaturizer
+from dexter_brain.inputs.tool import ToolInputs
 from dexter_brain.wrappers.carry import CarryStore
 from dexter_brain.wrappers.common import (
     CALIBRATION_FILE, TRMCore, check_conversations, softmax, split_by_conversation, validate_text,
 )
 
-MAX_TOOLS = 256
+MAX_TOOLS = 10_000
+_FAIL_RATE = CANDIDATE_FEATURES.index("fail_rate")
 
 
 def normalize_tools(available_tools) -> list[tuple[str, str | None]]:
@@ -64,7 +67,10 @@ class ToolTRM:
     def __init__(self, core: TRMCore):
         self.core = core
         self.featurizer = ToolFeaturizer.from_state(core.featurizer_state)
+        self.inputs = ToolInputs(self.featurizer)
         self._vectors: dict[tuple[str, str | None], torch.Tensor] = {}
+        self.unseen: frozenset[str] = frozenset()
+        """Tools shown to the model as never logged (the unseen-tool measurement sets it; empty in service)."""
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, use_carry: bool = True, device: str = "auto", *,
@@ -105,7 +111,8 @@ class ToolTRM:
 
         Returns:
             ``selected_tool``; ``confidence`` (calibrated probability); ``abstain`` (confidence below the
-            calibrated threshold); ``ranking``: ``[(tool, probability)]`` best first; ``predicted_error``:
+            calibrated threshold); ``ranking``: ``[(tool, probability)]`` best first (every available tool, or
+            the shortlist of a list longer than 64); ``predicted_error``:
             True when the selected tool is likely to fail; ``error_probability``; ``steps``.
 
         Raises:
@@ -158,28 +165,25 @@ class ToolTRM:
                 for name, desc in t:
                     if name not in self.featurizer.catalogue or desc:
                         self.featurizer.add_tool(name, desc)
-                lists.append([(n, d or self.featurizer.describe(n)) for n, d in t])
+                lists.append([n for n, _ in t])
             previous = []
             for cid, err, tool in zip(conversation_ids, errors, failed):
                 carry = core.carries.get(cid) if (core.use_carry and err and tool is None) else None
                 previous.append(tool or (carry.extra.get("last_tool") if carry is not None else None))
-            views = [self.featurizer.view(task, ctx) for task, ctx in zip(tasks, contexts)]
-            names = [[n for n, _ in lst] for lst in lists]
-            feats = [self.featurizer.features(v, nm, p, e) for v, nm, p, e in zip(views, names, previous, errors)]
-            qfeats = [self.featurizer.query_features(v, nm, e) for v, nm, e in zip(views, names, errors)]
+            rows = self.inputs.rows(tasks, lists, contexts, previous, errors, hidden=[self.unseen] * len(tasks))
+            names = [r.candidates for r in rows]
+            described = [[(n, self.featurizer.describe(n)) for n in nm] for nm in names]
         B, K = len(tasks), max(len(n) for n in names)
-        D = model.config.hidden_size
-        cand_vecs = torch.zeros(B, K, D, device=core.device)
-        cand_feats = torch.zeros(B, K, feats[0].shape[1], device=core.device)
-        mask = torch.zeros(B, K, dtype=torch.bool, device=core.device)
-        for b, lst in enumerate(lists):
-            cand_vecs[b, : len(lst)] = self._tool_vectors(lst)
-            cand_feats[b, : len(lst)] = core.tensor(feats[b])
-            mask[b, : len(lst)] = True
-        batch = {"query_ids": core.tensor(core.encoder.queries(
-                     [tool_query_text(t, c, e) for t, c, e in zip(tasks, contexts, errors)]), torch.long),
-                 "query_feats": core.tensor(np.stack(qfeats)), "cand_vecs": cand_vecs, "cand_feats": cand_feats,
-                 "cand_mask": mask}
+        cand_feats = np.zeros((B, K, len(CANDIDATE_FEATURES)), dtype=np.float32)
+        mask = np.zeros((B, K), dtype=bool)
+        cand_vecs = torch.zeros(B, K, model.config.hidden_size, device=core.device)
+        for b, r in enumerate(rows):
+            cand_feats[b, : len(r.candidates)], mask[b, : len(r.candidates)] = r.feats, True
+            if model.use_residual:
+                cand_vecs[b, : len(r.candidates)] = self._tool_vectors(described[b])
+        batch = {"query_ids": core.tensor(ToolInputs.query_ids(core.encoder, tasks, contexts, errors), torch.long),
+                 "query_feats": core.tensor(np.stack([r.query_feats for r in rows])), "cand_vecs": cand_vecs,
+                 "cand_feats": core.tensor(cand_feats), "cand_mask": core.tensor(mask)}
         result = core.call(batch, conversation_ids)
         out = result.out
         results, extras = [], []
@@ -189,7 +193,9 @@ class ToolTRM:
             probs = softmax(scores, core.calibration.temperature)
             order = np.argsort(-probs, kind="stable")
             best = int(order[0])
-            error_p = float(torch.sigmoid(out.fail_logit[b, best])) if out.fail_logit is not None else 0.0
+            # The failure head when the residual is used; otherwise the tool's logged failure rate.
+            error_p = float(torch.sigmoid(out.fail_logit[b, best])) if out.fail_logit is not None \
+                else float(rows[b].feats[best, _FAIL_RATE])
             confidence = float(probs[best])
             results.append({
                 "selected_tool": names[b][best], "confidence": confidence,

@@ -53,8 +53,6 @@ class MemoryExample(_Row):
     query: str
     positives: tuple[str, ...]
     """Ids of the facts that answer the query; empty when nothing stored is relevant."""
-    hard_negatives: tuple[str, ...] = ()
-    """Facts sharing words or an entity with the positives that do not answer the query."""
     context: tuple[str, ...] = ()
     """The previous turns of the conversation, oldest first (``role: text``)."""
     is_followup: bool = False
@@ -90,6 +88,14 @@ class ToolExample(_Row):
     """A successful call that retried a failed one with another tool."""
 
 
+COMPLEXITY_LEVELS = ("simple", "moderate", "complex")
+
+
+def complexity_of(num_steps: int) -> str:
+    """A plan's complexity from its length: simple 1-3 steps (or none); moderate 4-6; complex 7 or more."""
+    return "simple" if num_steps <= 3 else "moderate" if num_steps <= 6 else "complex"
+
+
 class ReasoningExample(_Row):
     kind: Literal["plan", "next"]
     goal: str
@@ -115,12 +121,11 @@ class CorpusSettings(BaseModel):
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     """Train / validation / test shares of the split groups."""
     reserved_tool_fraction: float = 0.1
-    """Share of tools whose examples all go to test (never seen as a target in training)."""
+    """Share of tools (by a hash of their names) whose logged history is hidden when the unseen-tool figure
+    is measured; they stay in training: the model a user gets knows every tool."""
     vocab_size: int = 8000
     """Requested vocabulary size; shrinks for small corpora."""
     pseudo_queries_per_fact: int = 1
     """Questions generated from each fact's own words (inverse cloze), train split only."""
     max_context_turns: int = 4
     """Previous turns kept as an example's context."""
-    max_hard_negatives: int = 8
-    """Hard negatives kept per memory example."""

@@ -1,0 +1,281 @@
+"""The linear floor of every TRM's score: a logistic regression over the hand-made candidate features.
+
+A TRM scores a candidate as ``floor(features) + residual``: the floor is fitted here, first, on the
+training split (by the corpus build, once per corpus), and the recursive model learns only a residual on
+top of it (initialised at zero). So the model starts exactly at the floor, and the build keeps the
+residual only where it beats the floor on validation.
+
+The fit is a conditional logistic regression with the objective the TRM head trains with:
+``listwise`` (softmax over the candidates plus "nothing relevant", several right answers allowed: memory),
+``softmax`` (one right candidate: tools, next step) or ``binary`` (each candidate in or out: plan steps).
+Features are standardised with the training mean and deviation; the L2 strength is chosen on the
+validation split by the kind's own metric, and a single "baseline" feature (BM25's score for memory and
+tools, the nearest stored plan for plans) competes as a floor of its own: with too few labels to beat it,
+the floor *is* that baseline. Each mode (reasoning: plan and next step) gets its own weights.
+
+Everything fitted lives in ``floor.json`` beside the tensors and in every checkpoint: no score constant is
+chosen by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+Objective = Literal["listwise", "softmax", "binary"]
+L2_GRID = (1e-4, 1e-3, 1e-2)
+"""L2 strengths tried (on the mean loss, standardised features); the validation metric picks one."""
+NEG = -1e4
+
+
+@dataclass
+class FloorData:
+    """Candidate features and targets of one mode, for fitting or choosing a floor.
+
+    ``labels`` (N, K) 0/1 for ``listwise`` and ``binary``; ``target`` (N,) the right candidate for
+    ``softmax`` (-1: none, left out); ``top_n`` (N,) how many candidates a ``binary`` answer keeps.
+    """
+
+    feats: np.ndarray  # (N, K, F)
+    mask: np.ndarray  # (N, K) bool
+    labels: np.ndarray | None = None  # (N, K)
+    target: np.ndarray | None = None  # (N,)
+    top_n: np.ndarray | None = None  # (N,)
+    weight: np.ndarray | None = None  # (N,) per-row weight in the loss
+
+    def __len__(self) -> int:
+        return len(self.feats)
+
+    def subset(self, rows: np.ndarray) -> "FloorData":
+        pick = (lambda a: None if a is None else a[rows])
+        return FloorData(self.feats[rows], self.mask[rows], pick(self.labels), pick(self.target), pick(self.top_n),
+                         pick(self.weight))
+
+
+@dataclass
+class LinearFloor:
+    """``score = ((features - mean) / std) @ weight[mode] + bias[mode]`` per candidate."""
+
+    feature_names: tuple[str, ...]
+    mean: np.ndarray  # (F,)
+    std: np.ndarray  # (F,)
+    weight: np.ndarray  # (M, F)
+    bias: np.ndarray  # (M,)
+    info: list[dict] = field(default_factory=list)
+    """Per mode: what was chosen (``choice``), the validation metric of each tried floor, row counts."""
+
+    @property
+    def num_modes(self) -> int:
+        return len(self.weight)
+
+    def scores(self, feats: np.ndarray, mode: int | np.ndarray = 0) -> np.ndarray:
+        """Floor scores of candidates: ``feats`` (..., K, F) -> (..., K)."""
+        z = (np.asarray(feats, dtype=np.float64) - self.mean) / self.std
+        w, b = self.weight[mode], self.bias[mode]
+        if np.ndim(mode):
+            return np.einsum("nkf,nf->nk", z, w) + b[:, None]
+        return z @ w + b
+
+    def to_json(self) -> dict:
+        return {"feature_names": list(self.feature_names), "mean": _floats(self.mean), "std": _floats(self.std),
+                "weight": [_floats(w) for w in self.weight], "bias": _floats(self.bias), "info": self.info}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "LinearFloor":
+        try:
+            floor = cls(tuple(data["feature_names"]), np.array(data["mean"], dtype=np.float64),
+                        np.array(data["std"], dtype=np.float64), np.array(data["weight"], dtype=np.float64),
+                        np.array(data["bias"], dtype=np.float64), list(data.get("info", [])))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a linear floor: {exc}") from exc
+        F = len(floor.feature_names)
+        if floor.mean.shape != (F,) or floor.std.shape != (F,) or floor.weight.ndim != 2 \
+                or floor.weight.shape[1] != F or floor.bias.shape != (len(floor.weight),):
+            raise ValueError(f"not a linear floor: shapes do not agree with {F} features")
+        return floor
+
+    @classmethod
+    def neutral(cls, feature_names: Sequence[str], num_modes: int = 1) -> "LinearFloor":
+        """A floor that scores every candidate 0 (models built without a fitted floor, e.g. in unit tests)."""
+        F = len(feature_names)
+        return cls(tuple(feature_names), np.zeros(F), np.ones(F), np.zeros((num_modes, F)), np.zeros(num_modes),
+                   [{"choice": "none"} for _ in range(num_modes)])
+
+
+def _floats(a: np.ndarray) -> list[float]:
+    return [float(round(float(v), 8)) for v in np.asarray(a).reshape(-1)]
+
+
+# --- the fit --------------------------------------------------------------------------------------------
+def _loss(logits: torch.Tensor, data: dict[str, torch.Tensor], objective: Objective) -> torch.Tensor:
+    mask, weight = data["mask"], data["weight"]
+    if objective == "binary":
+        labels = data["labels"]
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none") * mask
+        per_row = bce.sum(1) / mask.sum(1).clamp(min=1)
+    else:
+        logits = logits.masked_fill(~mask, NEG)
+        if objective == "softmax":
+            right = torch.nn.functional.one_hot(data["target"].clamp(min=0), logits.shape[1]).bool()
+        else:
+            right = data["labels"] > 0
+        if objective == "listwise":  # "nothing relevant" competes at logit 0
+            logits = torch.cat([logits, logits.new_zeros(len(logits), 1)], 1)
+            right = torch.cat([right, ~right.any(1, keepdim=True)], 1)
+        per_row = torch.logsumexp(logits, 1) - torch.logsumexp(logits.masked_fill(~right, NEG), 1)
+    return (per_row.double() * weight).sum() / weight.sum().clamp(min=1e-9)
+
+
+def _fit_weights(z: np.ndarray, data: FloorData, objective: Objective, l2: float) -> tuple[np.ndarray, float]:
+    """Weights (F,) and bias of one L2 strength, by L-BFGS on the mean loss."""
+    # float32 halves the time of the (N, K, F) products; the loss is summed in float64.
+    t = {"mask": torch.from_numpy(data.mask.astype(bool)),
+         "weight": torch.from_numpy(np.ones(len(data)) if data.weight is None else data.weight.astype(np.float64))}
+    if data.labels is not None:
+        t["labels"] = torch.from_numpy(data.labels.astype(np.float32))
+    if data.target is not None:
+        t["target"] = torch.from_numpy(data.target.astype(np.int64))
+    x = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))
+    w = torch.zeros(z.shape[-1], dtype=torch.float32, requires_grad=True)
+    b = torch.zeros((), dtype=torch.float32, requires_grad=True)  # matters only for binary and listwise
+    params = [w, b] if objective != "softmax" else [w]
+    opt = torch.optim.LBFGS(params, lr=1.0, max_iter=100, tolerance_grad=1e-6, tolerance_change=1e-9,
+                            history_size=10, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = _loss(x @ w + b, t, objective) + l2 * (w.double() * w.double()).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach().double().numpy().copy(), float(b.detach())
+
+
+def evaluate_scores(scores: np.ndarray, data: FloorData, objective: Objective) -> tuple[float, float]:
+    """The validation metric of a scoring and a finer one that breaks its ties: (recall@5, MRR) for
+    ``listwise``, (top-1, MRR) for ``softmax``, (F1 of the ``top_n`` best, average precision) for ``binary``.
+    Rows without a right answer are left out; NaN when no row counts."""
+    scores = np.where(data.mask, scores, -np.inf)
+    values, fine = [], []
+    for n in range(len(scores)):
+        s, m = scores[n], data.mask[n]
+        if objective == "softmax":
+            if data.target[n] < 0:
+                continue
+            labels = np.zeros(len(s), dtype=bool)
+            labels[int(data.target[n])] = True
+        else:
+            labels = (data.labels[n] > 0) & m
+            if not labels.any():
+                continue
+        order = np.argsort(-s, kind="stable")
+        hits = labels[order]
+        ranks = np.flatnonzero(hits) + 1
+        if objective == "softmax":
+            values.append(float(hits[0]))
+        elif objective == "listwise":
+            values.append(float(hits[:5].sum() / labels.sum()))
+        else:
+            k = int(min(max(data.top_n[n], 1), m.sum()))
+            values.append(2 * float(hits[:k].sum()) / (k + labels.sum()))
+        if objective == "binary":
+            fine.append(float(np.mean(np.arange(1, len(ranks) + 1) / ranks)))
+        else:
+            fine.append(1.0 / ranks[0])
+    if not values:
+        return float("nan"), float("nan")
+    return float(np.mean(values)), float(np.mean(fine))
+
+
+Metric = Callable[[np.ndarray], tuple[float, float]]
+"""Scores of the validation rows (N, K) -> (metric, tie-breaker), higher better."""
+
+
+@dataclass
+class Mode:
+    """One mode to fit: training variants (name, data), validation data, objective and baseline column."""
+
+    trains: list[tuple[str, FloorData]]
+    val: FloorData | None
+    objective: Objective
+    baseline: int | None = None
+    metric: Metric | None = None
+    """How validation scores are judged; default ``evaluate_scores`` (the served answer may need more:
+    a plan is judged in the order it is listed)."""
+
+
+def fit_mode(mode: Mode, l2_grid: Sequence[float] = L2_GRID
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, dict]:
+    """Fit one mode: returns (mean, std, weight, bias, info).
+
+    Every L2 strength of ``l2_grid`` is fitted on each training variant; the one with the best validation
+    metric wins, and the ``baseline`` feature alone (weight 1) wins over all of them unless one is better
+    on validation. Without validation rows the baseline is kept (the fit could not show that it does
+    better); without a baseline, the middle of the grid on the first variant.
+    """
+    train, val, objective, baseline = mode.trains[0][1], mode.val, mode.objective, mode.baseline
+    F = train.feats.shape[-1]
+    live = train.feats[train.mask.astype(bool)]
+    mean = live.mean(0) if len(live) else np.zeros(F)
+    std = live.std(0) if len(live) else np.ones(F)
+    std = np.where(std > 1e-6, std, 1.0)
+    info: dict = {"objective": objective, "train_rows": int(len(train)), "val_rows": int(len(val) if val else 0)}
+    candidates: list[tuple[str, np.ndarray, float]] = []
+    if baseline is not None:
+        w = np.zeros(F)
+        w[baseline] = 1.0
+        candidates.append((f"baseline:{baseline}", w, 0.0))
+    for variant, data in mode.trains:
+        if not len(data) or not _has_answers(data, objective):
+            continue
+        z = np.where(data.mask[..., None], (data.feats - mean) / std, 0.0)
+        for l2 in l2_grid:
+            w, b = _fit_weights(z, data, objective, l2)
+            candidates.append((f"{variant}:l2={l2:g}" if len(mode.trains) > 1 else f"l2={l2:g}", w, b))
+    if not candidates:
+        return mean, std, np.zeros(F), 0.0, {**info, "choice": "none"}
+    metrics = {}
+    if val is not None and len(val) and _has_answers(val, objective):
+        zv = (val.feats - mean) / std
+        judge = mode.metric or (lambda scores: evaluate_scores(scores, val, objective))
+        for name, w, b in candidates:
+            metrics[name] = judge(zv @ w + b)
+        # The best metric wins, then the best tie-breaker; the first of equals (the baseline comes first, so a
+        # fit must be strictly better to replace it).
+        order = [n for n, _, _ in candidates]
+        best = max(order, key=lambda n: (*np.nan_to_num(metrics[n], nan=-1.0), -order.index(n)))
+    else:
+        best = candidates[0][0] if baseline is not None else candidates[min(len(candidates) - 1,
+                                                                              len(l2_grid) // 2)][0]
+    name, w, b = next(c for c in candidates if c[0] == best)
+    info.update(choice=name, val_metric={k: [None if np.isnan(v) else round(v, 6) for v in m]
+                                         for k, m in metrics.items()})
+    return mean, std, w, b, info
+
+
+def _has_answers(data: FloorData, objective: Objective) -> bool:
+    if objective == "softmax":
+        return bool((data.target >= 0).any())
+    return bool(((data.labels > 0) & data.mask).any())
+
+
+def fit_floor(feature_names: Sequence[str], modes: Sequence[Mode]) -> LinearFloor:
+    """A floor with one set of weights per mode."""
+    means, stds, weights, biases, infos = [], [], [], [], []
+    for mode in modes:
+        mean, std, w, b, info = fit_mode(mode)
+        means.append(mean), stds.append(std), weights.append(w), biases.append(b), infos.append(info)
+        logger.info("floor: %s", info)
+    # One standardisation for all modes (the first mode's); other modes' weights are rescaled to it.
+    mean, std = means[0], stds[0]
+    W = np.stack([w * std / s for w, s in zip(weights, stds)])
+    B = np.array([b + float(np.sum(w * (mean - m) / s)) for w, b, m, s in zip(weights, biases, means, stds)])
+    return LinearFloor(tuple(feature_names), mean, std, W, B, infos)

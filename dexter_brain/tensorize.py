@@ -1,0 +1,116 @@
+"""The tensors stage of a corpus: every split turned into model inputs by the kind's input builder, and
+each kind's linear floor fitted on them.
+
+Reads ``{kind}/{split}.jsonl``, ``{kind}/featurizer.json`` and ``vocab/tokenizer.model``; writes
+``tensors/{kind}_{split}.safetensors``, the candidate token bank ``tensors/{kind}_bank.safetensors`` and
+``tensors/{kind}_floor.json``. Rows keep the (episode, turn) order of the JSONL files.
+
+Memory rows are made as they are served: each turn's state (its focus and previous query) is what the
+conversation's previous answer left. The floor is first fitted with the reference answers as every turn's
+focus, the splits are then replayed turn by turn with that floor answering, refitted on what the replay
+gave, and replayed once more: the rows written are what the shipped floor itself would serve.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from dexter_brain.features.common import Encoder
+from dexter_brain.features.memory import MemoryFeaturizer
+from dexter_brain.features.reasoning import ReasoningFeaturizer
+from dexter_brain.features.tool import ToolFeaturizer
+from dexter_brain.floor import LinearFloor, Mode, fit_floor
+from dexter_brain.inputs import memory as memory_inputs
+from dexter_brain.inputs import reasoning as reasoning_inputs
+from dexter_brain.inputs import tool as tool_inputs
+from dexter_brain.io import read_json, read_rows, write_json, write_safetensors
+from dexter_brain.schema import SPLITS, MemoryExample, ReasoningExample, ToolExample
+
+logger = logging.getLogger(__name__)
+
+MAX_FLOOR_ROWS = 3000
+"""Training rows a floor is fitted on (an even sample of the split): enough for a few dozen weights."""
+
+
+def _examples(out: Path, kind: str, row) -> dict[str, list]:
+    return {s: [row.model_validate(r) for r in read_rows(out, kind, s)] for s in SPLITS}
+
+
+def _write(out: Path, kind: str, arrays: dict[str, dict[str, np.ndarray]], bank: np.ndarray,
+           floor: LinearFloor) -> dict[Path, str]:
+    written = {}
+    for split, a in arrays.items():
+        path = out / "tensors" / f"{kind}_{split}.safetensors"
+        written[path] = write_safetensors(path, a)
+    write_safetensors(out / "tensors" / f"{kind}_bank.safetensors", {"ids": bank})
+    write_json(out / "tensors" / f"{kind}_floor.json", floor.to_json())
+    return written
+
+
+def tensorize_memory(out: Path, encoder: Encoder) -> dict[Path, str]:
+    featurizer = MemoryFeaturizer.from_state(read_json(out / "memory" / "featurizer.json"))
+    inputs = memory_inputs.MemoryInputs(featurizer)
+    splits = {s: memory_inputs.MemoryTensors(inputs, ex, exclude_own_episode=s == "train")
+              for s, ex in _examples(out, "memory", MemoryExample).items() if ex}
+    for t in splits.values():
+        t.teacher()
+    floor = _fit_memory_floor(splits)
+    for _ in range(2):  # replay with the floor, refit on what it served, replay with the refitted floor
+        for t in splits.values():
+            t.replay(floor)
+        floor = _fit_memory_floor(splits)
+    for t in splits.values():
+        t.replay(floor)
+    arrays = {s: t.arrays(encoder) for s, t in splits.items()}
+    return _write(out, "memory", arrays, inputs.bank_ids(encoder), floor)
+
+
+def _fit_memory_floor(splits: dict) -> LinearFloor:
+    train = splits["train"]
+    trains = [("all", train.floor_data(max_rows=MAX_FLOOR_ROWS))]
+    real = train.floor_data(real_only=True, max_rows=MAX_FLOOR_ROWS)
+    if 0 < len(real) < len(trains[0][1]):
+        trains.append(("real", real))
+    val = splits["val"].floor_data() if "val" in splits else None
+    return fit_floor(memory_inputs.CANDIDATE_FEATURES,
+                     [Mode(trains, val, "listwise", memory_inputs.BASELINE_FEATURE)])
+
+
+def tensorize_tool(out: Path, encoder: Encoder, reserved: tuple[str, ...]) -> dict[Path, str]:
+    featurizer = ToolFeaturizer.from_state(read_json(out / "tool" / "featurizer.json"))
+    inputs = tool_inputs.ToolInputs(featurizer)
+    splits = {s: tool_inputs.ToolTensors(inputs, ex, training=s == "train")
+              for s, ex in _examples(out, "tool", ToolExample).items() if ex}
+    val = splits["val"].floor_data() if "val" in splits else None
+    floor = fit_floor(tool_inputs.CANDIDATE_FEATURES,
+                      [Mode([("all", _even(splits["train"].floor_data()))], val, "softmax",
+                            tool_inputs.BASELINE_FEATURE)])
+    arrays = {s: t.arrays(encoder, reserved) for s, t in splits.items()}
+    return _write(out, "tool", arrays, inputs.tool_ids(encoder, featurizer.names), floor)
+
+
+def tensorize_reasoning(out: Path, encoder: Encoder) -> dict[Path, str]:
+    featurizer = ReasoningFeaturizer.from_state(read_json(out / "reasoning" / "featurizer.json"))
+    inputs = reasoning_inputs.ReasoningInputs(featurizer)
+    splits = {s: reasoning_inputs.ReasoningTensors(inputs, ex, training=s == "train")
+              for s, ex in _examples(out, "reasoning", ReasoningExample).items() if ex}
+    val = splits.get("val")
+    modes = [Mode([("all", _even(splits["train"].floor_data("plan")))], val.floor_data("plan") if val else None,
+                  "binary", reasoning_inputs.BASELINE_FEATURES["plan"], val.plan_metric() if val else None),
+             Mode([("all", _even(splits["train"].floor_data("next")))], val.floor_data("next") if val else None,
+                  "softmax", reasoning_inputs.BASELINE_FEATURES["next"])]
+    floor = fit_floor(reasoning_inputs.CANDIDATE_FEATURES, modes)
+    texts: dict[str, int] = {}
+    arrays = {s: t.arrays(encoder, texts) for s, t in splits.items()}
+    bank = encoder.candidates(reasoning_inputs.ReasoningInputs.candidate_texts(list(texts)))
+    return _write(out, "reasoning", arrays, bank, floor)
+
+
+def _even(data, max_rows: int = MAX_FLOOR_ROWS):
+    """At most ``max_rows`` rows of ``data``, evenly spread."""
+    if len(data) <= max_rows:
+        return data
+    return data.subset(np.linspace(0, len(data) - 1, max_rows).astype(np.int64))
