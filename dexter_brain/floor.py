@@ -25,14 +25,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-import torch
 
 logger = logging.getLogger(__name__)
 
 Objective = Literal["listwise", "softmax", "binary"]
 L2_GRID = (1e-4, 1e-3, 1e-2)
 """L2 strengths tried (on the mean loss, standardised features); the validation metric picks one."""
-NEG = -1e4
 
 
 @dataclass
@@ -114,49 +112,68 @@ def _floats(a: np.ndarray) -> list[float]:
 
 
 # --- the fit --------------------------------------------------------------------------------------------
-def _loss(logits: torch.Tensor, data: dict[str, torch.Tensor], objective: Objective) -> torch.Tensor:
-    mask, weight = data["mask"], data["weight"]
+def _log_softmax_parts(logits: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise logsumexp over the ``allowed`` entries and the softmax over them (0 elsewhere)."""
+    x = np.where(allowed, logits, -np.inf)
+    top = np.max(x, axis=1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    e = np.where(allowed, np.exp(x - top), 0.0)
+    total = e.sum(1, keepdims=True)
+    return (np.log(np.maximum(total, 1e-300)) + top)[:, 0], e / np.maximum(total, 1e-300)
+
+
+def _loss_and_grad(logits: np.ndarray, data: FloorData, objective: Objective, row_weight: np.ndarray
+                   ) -> tuple[float, np.ndarray]:
+    """The mean loss of the objective (what the TRM heads train with) and its gradient wrt the logits."""
+    mask = data.mask.astype(bool)
     if objective == "binary":
-        labels = data["labels"]
-        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none") * mask
-        per_row = bce.sum(1) / mask.sum(1).clamp(min=1)
+        y = data.labels.astype(np.float64)
+        count = np.maximum(mask.sum(1, keepdims=True), 1)
+        bce = (np.logaddexp(0.0, logits) - y * logits) * mask
+        per_row = bce.sum(1) / count[:, 0]
+        grad = (1.0 / (1.0 + np.exp(-logits)) - y) * mask / count
     else:
-        logits = logits.masked_fill(~mask, NEG)
         if objective == "softmax":
-            right = torch.nn.functional.one_hot(data["target"].clamp(min=0), logits.shape[1]).bool()
+            right = np.zeros_like(mask)
+            right[np.arange(len(mask)), np.clip(data.target, 0, None)] = True
         else:
-            right = data["labels"] > 0
+            right = (data.labels > 0) & mask
         if objective == "listwise":  # "nothing relevant" competes at logit 0
-            logits = torch.cat([logits, logits.new_zeros(len(logits), 1)], 1)
-            right = torch.cat([right, ~right.any(1, keepdim=True)], 1)
-        per_row = torch.logsumexp(logits, 1) - torch.logsumexp(logits.masked_fill(~right, NEG), 1)
-    return (per_row.double() * weight).sum() / weight.sum().clamp(min=1e-9)
+            logits = np.concatenate([logits, np.zeros((len(logits), 1))], 1)
+            mask = np.concatenate([mask, np.ones((len(mask), 1), dtype=bool)], 1)
+            right = np.concatenate([right, ~right.any(1, keepdims=True)], 1)
+        all_lse, p_all = _log_softmax_parts(logits, mask)
+        right_lse, p_right = _log_softmax_parts(logits, right & mask)
+        per_row = all_lse - right_lse
+        grad = (p_all - p_right)[:, : data.mask.shape[1]]
+    total = row_weight.sum()
+    return float((per_row * row_weight).sum() / total), grad * (row_weight / total)[:, None]
 
 
 def _fit_weights(z: np.ndarray, data: FloorData, objective: Objective, l2: float) -> tuple[np.ndarray, float]:
-    """Weights (F,) and bias of one L2 strength, by L-BFGS on the mean loss."""
-    # float32 halves the time of the (N, K, F) products; the loss is summed in float64.
-    t = {"mask": torch.from_numpy(data.mask.astype(bool)),
-         "weight": torch.from_numpy(np.ones(len(data)) if data.weight is None else data.weight.astype(np.float64))}
-    if data.labels is not None:
-        t["labels"] = torch.from_numpy(data.labels.astype(np.float32))
-    if data.target is not None:
-        t["target"] = torch.from_numpy(data.target.astype(np.int64))
-    x = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))
-    w = torch.zeros(z.shape[-1], dtype=torch.float32, requires_grad=True)
-    b = torch.zeros((), dtype=torch.float32, requires_grad=True)  # matters only for binary and listwise
-    params = [w, b] if objective != "softmax" else [w]
-    opt = torch.optim.LBFGS(params, lr=1.0, max_iter=100, tolerance_grad=1e-6, tolerance_change=1e-9,
-                            history_size=10, line_search_fn="strong_wolfe")
+    """Weights (F,) and bias of one L2 strength: L-BFGS on the mean loss plus ``l2 * |w|^2``."""
+    from scipy.optimize import minimize
 
-    def closure():
-        opt.zero_grad()
-        loss = _loss(x @ w + b, t, objective) + l2 * (w.double() * w.double()).sum()
-        loss.backward()
-        return loss
+    z = np.ascontiguousarray(z, dtype=np.float64)
+    F = z.shape[-1]
+    row_weight = np.ones(len(data)) if data.weight is None else data.weight.astype(np.float64)
+    if objective == "softmax":
+        row_weight = row_weight * (data.target >= 0)  # rows without an answer teach nothing
+    has_bias = objective != "softmax"  # a common shift changes no softmax
 
-    opt.step(closure)
-    return w.detach().double().numpy().copy(), float(b.detach())
+    def objective_fn(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        # The bias is penalised too: with every training query answerable, "nothing relevant" would
+        # otherwise be pushed to minus infinity.
+        w, b = theta[:F], (theta[F] if has_bias else 0.0)
+        loss, g = _loss_and_grad(z @ w + b, data, objective, row_weight)
+        grad = np.einsum("nk,nkf->f", g, z) + 2 * l2 * w
+        out = np.append(grad, g.sum() + 2 * l2 * b) if has_bias else grad
+        return loss + l2 * float(theta @ theta), out
+
+    result = minimize(objective_fn, np.zeros(F + has_bias), jac=True, method="L-BFGS-B",
+                      options={"maxiter": 200, "gtol": 1e-6})
+    theta = result.x
+    return theta[:F].copy(), float(theta[F]) if has_bias else 0.0
 
 
 def evaluate_scores(scores: np.ndarray, data: FloorData, objective: Objective) -> tuple[float, float]:

@@ -351,6 +351,28 @@ def test_vocabulary_is_trained_on_the_train_split_only(travel_corpora):
     assert vocab.sp.piece_to_id("▁embassy") == UNK_ID
 
 
+def test_each_stage_resumes_on_its_own(tmp_path, travel_raw_dir):
+    out = tmp_path / "out"
+    first = generate_corpora(travel_raw_dir, out, show_progress_bar=False)
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    # Nothing changed: every stage is skipped and no file is rewritten.
+    assert generate_corpora(travel_raw_dir, out, show_progress_bar=False) == first
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == stamps
+    # The tensors (the last stage) gone, as after a kill during it: only they are made again, identical.
+    before = {p.name: p.read_bytes() for p in (out / "tensors").iterdir()}
+    shutil.rmtree(out / "tensors")
+    (out / "manifest.json").unlink()
+    assert generate_corpora(travel_raw_dir, out, show_progress_bar=False) == first
+    assert {p.name: p.read_bytes() for p in (out / "tensors").iterdir()} == before
+    assert (out / "vocab" / "tokenizer.model").stat().st_mtime_ns == stamps[out / "vocab" / "tokenizer.model"]
+    # Another raw directory: every stage runs again.
+    lines = (travel_raw_dir / "training_data_fast.jsonl").read_text().splitlines()
+    (travel_raw_dir / "training_data_fast.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+    changed = generate_corpora(travel_raw_dir, out, show_progress_bar=False)
+    assert changed["fingerprint"] != first["fingerprint"]
+    assert json.loads((out / "stages.json").read_text()).keys() == {"corpora", "vocab", "tensors"}
+
+
 def test_same_inputs_and_seed_give_byte_identical_outputs(tmp_path):
     raw = make_travel_raw(tmp_path / "raw")
     first = generate_corpora(raw, tmp_path / "a", show_progress_bar=False)

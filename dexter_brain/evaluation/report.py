@@ -205,6 +205,8 @@ def _halting(report: dict, plots: list[str]) -> list[str]:
         rows.append([kind, (report.get("steps") or {}).get(kind),
                      ", ".join(f"{k}: {v}" for k, v in hist.items()) or "n/a"])
     out = _table(["TRM", "mean recursion steps", "calls by steps used"], rows, (0, 2))
+    out += ["", "0 steps: the TRM scores with its linear floor alone (its residual did not beat the floor on "
+                "validation), so it never recurses."]
     return out + (["", "![recursion steps](steps.png)"] if "steps.png" in plots else [])
 
 
@@ -322,9 +324,10 @@ def write_plots(report: dict, out_dir: Path) -> list[str]:
             xs = [int(s) + (j - (len(hist) - 1) / 2) * width for s in counts]
             ax.bar(xs, [c / total for c in counts.values()], width=width, label=kind)
         most = max(int(k) for counts in hist.values() for k in counts)
-        ax.set_xticks(range(1, most + 1))
+        least = min(int(k) for counts in hist.values() for k in counts)  # 0: the floor alone, no recursion
+        ax.set_xticks(range(least, max(most, least + 1) + 1))
         ax.set(xlabel="recursion (supervision) steps used", ylabel="share of calls", title="Halting",
-               xlim=(0.5, most + 0.5), ylim=(0, 1.1))
+               xlim=(least - 0.5, max(most, least + 1) + 0.5), ylim=(0, 1.1))
         ax.legend(loc="upper left")
         save(fig, "steps.png")
     samples = {k: v for k, v in ((report.get("distributions") or {}).get("latency_ms") or {}).items() if v}

@@ -3,7 +3,9 @@ features of each step (how many similar plans use it, where, and what it follows
 
 Plans for an unseen goal are assembled from the steps of its neighbours rather than generated from
 nothing: a neighbour's goal words that differ from the new goal (a city, a product, a name) are swapped
-into its steps, and the model chooses and orders the steps.
+into its steps, and the model chooses and orders the steps. A text index over every stored step adds the
+steps that share most words with the goal (a goal that names what it needs, "get planting instructions
+and the weather", reaches the steps that say so even when no stored goal resembles it).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from dexter_brain.features.common import STEP_MATCH_THRESHOLD, step_similarity
+from dexter_brain.features.common import NEAR_DUPLICATE, STEP_MATCH_THRESHOLD, step_similarity
 from dexter_brain.lexical import LexicalIndex, content_words, normalize
 
 CANDIDATE_FEATURES = (
@@ -29,6 +31,8 @@ _COLUMN = {name: i for i, name in enumerate(CANDIDATE_FEATURES)}
 QUERY_FEATURES = ("next_mode", "completed", "top_similarity", "neighbour_length", "progress")
 NEIGHBOUR_PLANS = 8
 MAX_CANDIDATES = 48
+STEP_INDEX_CANDIDATES = 16
+"""Steps the text index adds (besides the neighbour plans' own)."""
 COMMON_GOAL_SHARE = 0.02
 DONE = "<done>"
 
@@ -47,6 +51,10 @@ class Candidate:
     """Similarity share of the neighbour plans whose step at the next position (len(completed)) this is."""
     top_next: float = 0.0
     """1 when this is the nearest plan's step at the next position (what copying that plan would say)."""
+    step_match: float = 0.0
+    """Its BM25 share (of the best) when the step text index found it (or a near duplicate of it)."""
+    from_index: bool = False
+    """Only the step text index found it: no neighbour plan has it."""
 
 
 @dataclass
@@ -142,8 +150,35 @@ def adapt_step(step: str, source_goal: str, goal: str, common: frozenset[str] = 
     return step
 
 
+class StepIndex:
+    """BM25 over the distinct steps of the stored plans, remembering which goal groups use each step."""
+
+    def __init__(self, plans: Sequence[dict]):
+        self.texts: list[str] = []
+        self.groups: list[set[str]] = []
+        at: dict[str, int] = {}
+        for p in plans:
+            for step in p["steps"]:
+                key = normalize(step)
+                if key not in at:
+                    at[key] = len(self.texts)
+                    self.texts.append(step)
+                    self.groups.append(set())
+                self.groups[at[key]].add(p.get("group") or "")
+        self.index = LexicalIndex(content_words(t) for t in self.texts)
+
+    def search(self, goal: str, k: int, exclude_group: str | None) -> list[tuple[str, float]]:
+        """The ``k`` steps sharing most with the goal (BM25 share of the best), leaving out the steps only
+        ``exclude_group``'s plans use."""
+        idx, scores = self.index.top_k(content_words(goal), k + 8)
+        out = [(self.texts[i], float(s)) for i, s in zip(idx.tolist(), scores.tolist())
+               if exclude_group is None or self.groups[i] - {exclude_group}][:k]
+        best = out[0][1] if out else 1.0
+        return [(t, s / best) for t, s in out]
+
+
 class ReasoningFeaturizer:
-    """The bank of stored plans and its goal index."""
+    """The bank of stored plans, its goal index and its step index."""
 
     def __init__(self, plans: Iterable[dict]):
         self.plans: list[dict] = [dict(p) for p in plans]
@@ -155,6 +190,7 @@ class ReasoningFeaturizer:
         self.frequency = counts
         self.max_frequency = np.log1p(max(counts.values(), default=0)) or 1.0
         self.mean_length = float(np.mean([len(p["steps"]) for p in self.plans])) if self.plans else 4.0
+        self.steps = StepIndex(self.plans)
         self._cache: dict[tuple[str, str | None], _Neighbourhood] = {}
 
     def neighbours(self, goal: str, exclude_group: str | None = None) -> list[tuple[int, float]]:
@@ -193,6 +229,7 @@ class ReasoningFeaturizer:
                 if rank < c.best_rank:
                     c.best_rank, c.best_similarity = rank, sim / (near[0][1] or 1.0)
                 occurrences.append((k, sim / total, steps[j - 1] if j > 0 else None, rank, j))
+        self._add_indexed_steps(goal, exclude_group, cands)
         lengths = [len(self.plans[i]["steps"]) for i, _ in near] or [self.mean_length]
         mean_len = float(np.average(lengths, weights=[s for _, s in near] or None))
         goal_words = set(content_words(goal))
@@ -206,6 +243,17 @@ class ReasoningFeaturizer:
         self._cache[key] = found
         return found
 
+    def _add_indexed_steps(self, goal: str, exclude_group: str | None, cands: list[Candidate]) -> None:
+        """Mark the candidates the step index finds for the goal, and add the ones no neighbour has."""
+        added: list[Candidate] = []
+        for text, share in self.steps.search(goal, STEP_INDEX_CANDIDATES, exclude_group):
+            known = next((c for c in cands if step_similarity(c.text, text) >= NEAR_DUPLICATE), None)
+            if known is not None:
+                known.step_match = max(known.step_match, share)
+            elif not any(step_similarity(c.text, text) >= NEAR_DUPLICATE for c in added):
+                added.append(Candidate(text=text, positions=[], step_match=share, from_index=True))
+        cands.extend(added)
+
     def candidates(self, goal: str, completed: Sequence[str] = (), exclude_group: str | None = None,
                    with_done: bool = False) -> StepCandidates:
         """Candidate steps and the query features for a goal (and the steps completed so far)."""
@@ -213,7 +261,8 @@ class ReasoningFeaturizer:
         near, total = hood.near, hood.total
         cands = [Candidate(text=c.text, support=c.support, best_rank=c.best_rank,
                            best_similarity=c.best_similarity, positions=list(c.positions),
-                           occurrences=c.occurrences) for c in hood.candidates]
+                           occurrences=c.occurrences, step_match=c.step_match, from_index=c.from_index)
+                 for c in hood.candidates]
         last = completed[-1] if completed else None
         at = len(completed)
         for k, share, previous, rank, j in hood.occurrences:

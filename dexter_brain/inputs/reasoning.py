@@ -1,10 +1,9 @@
 """``ReasoningInputs``: the one path from (goal, steps done so far) to the reasoning TRM's inputs.
 
-Candidate steps come from the nearest stored plans (adapted to the goal's words, see
-``dexter_brain.features.reasoning``) and from a text index over every stored step (a goal that names what
-it needs, "get planting instructions and the weather", reaches the steps that say so even when no stored
-goal resembles it). ``plan`` rows choose steps among them; ``next`` rows choose one, or "done". The corpus
-build (``ReasoningTensors``) and ``ReasoningTRM`` both call ``ReasoningInputs.rows``.
+Candidate steps come from the nearest stored plans (adapted to the goal's words) and from a text index over
+every stored step (see ``dexter_brain.features.reasoning``). ``plan`` rows choose steps among them; ``next``
+rows choose one, or "done". The corpus build (``ReasoningTensors``) and ``ReasoningTRM`` both call
+``ReasoningInputs.row``.
 """
 
 from __future__ import annotations
@@ -17,9 +16,8 @@ import numpy as np
 from dexter_brain.features import reasoning as reason_features
 from dexter_brain.features.common import DONE_TEXT, NEAR_DUPLICATE, STEP_MATCH_THRESHOLD, Encoder, \
     reasoning_query_text, step_similarity, step_text
-from dexter_brain.features.reasoning import DONE, Candidate, ReasoningFeaturizer
+from dexter_brain.features.reasoning import DONE, ReasoningFeaturizer
 from dexter_brain.inputs.common import episode_columns
-from dexter_brain.lexical import LexicalIndex, content_words, normalize
 from dexter_brain.metrics import step_f1
 from dexter_brain.schema import COMPLEXITY_LEVELS, ReasoningExample
 
@@ -29,10 +27,8 @@ QUERY_FEATURES = reason_features.QUERY_FEATURES
 MODES = ("plan", "next")
 BASELINE_FEATURES = {"plan": CANDIDATE_FEATURES.index("in_nearest"), "next": CANDIDATE_FEATURES.index("top_next")}
 """The floors that need no labels: copy the nearest stored plan (its steps; its step at the next position)."""
-STEP_INDEX_CANDIDATES = 16
-MAX_CANDIDATES = reason_features.MAX_CANDIDATES + STEP_INDEX_CANDIDATES + 1  # + "done"
+MAX_CANDIDATES = reason_features.MAX_CANDIDATES + reason_features.STEP_INDEX_CANDIDATES + 1  # + "done"
 _BASE = len(reason_features.CANDIDATE_FEATURES)
-_BEST_RANK = reason_features.CANDIDATE_FEATURES.index("best_rank")
 
 
 @dataclass
@@ -50,39 +46,11 @@ class ReasoningRow:
     neighbour plan has, 1 for "done": plans list their steps in this order."""
 
 
-class StepIndex:
-    """BM25 over the distinct steps of the stored plans, remembering which goal groups use each step."""
-
-    def __init__(self, plans: Sequence[dict]):
-        self.texts: list[str] = []
-        self.groups: list[set[str]] = []
-        at: dict[str, int] = {}
-        for p in plans:
-            for step in p["steps"]:
-                key = normalize(step)
-                if key not in at:
-                    at[key] = len(self.texts)
-                    self.texts.append(step)
-                    self.groups.append(set())
-                self.groups[at[key]].add(p.get("group") or "")
-        self.index = LexicalIndex(content_words(t) for t in self.texts)
-
-    def search(self, goal: str, k: int, exclude_group: str | None) -> list[tuple[str, float]]:
-        """The ``k`` steps sharing most with the goal (BM25 share of the best), leaving out the steps only
-        ``exclude_group``'s plans use."""
-        idx, scores = self.index.top_k(content_words(goal), k + 8)
-        out = [(self.texts[i], float(s)) for i, s in zip(idx.tolist(), scores.tolist())
-               if exclude_group is None or self.groups[i] - {exclude_group}][:k]
-        best = out[0][1] if out else 1.0
-        return [(t, s / best) for t, s in out]
-
-
 class ReasoningInputs:
     """Candidates and features of plan and next-step calls over one ``ReasoningFeaturizer``."""
 
     def __init__(self, featurizer: ReasoningFeaturizer):
         self.featurizer = featurizer
-        self.steps = StepIndex(featurizer.plans)
 
     def row(self, goal: str, completed: Sequence[str] = (), *, next_mode: bool,
             exclude_group: str | None = None) -> ReasoningRow:
@@ -91,34 +59,16 @@ class ReasoningInputs:
         near = cands.neighbourhood.near if cands.neighbourhood is not None else []
         length = len(fz.plans[near[0][0]]["steps"]) if near else int(round(cands.mean_length))
         base = fz.features(goal, cands, completed)
-        texts = [c.text for c in cands.items]
-        extra = {t: 0.0 for t in texts}
-        added = []
-        for text, share in self.steps.search(goal, STEP_INDEX_CANDIDATES, exclude_group):
-            known = next((t for t in texts if t != DONE and step_similarity(t, text) >= NEAR_DUPLICATE), None)
-            if known is not None:
-                extra[known] = max(extra[known], share)
-            elif not any(step_similarity(a, text) >= NEAR_DUPLICATE for a, _ in added):
-                added.append((text, share))
-        if added:
-            # Steps only the index found: no neighbour plan supports them, so only their text and the steps
-            # done so far describe them.
-            more = [Candidate(text=t, positions=[]) for t, _ in added]
-            items = [c for c in cands.items if c.text != DONE] + more + [c for c in cands.items if c.text == DONE]
-            cands.items = items
-            cands.neighbourhood = None
-            base = fz.features(goal, cands, completed)
-            texts = [c.text for c in items]
-            extra.update(added)
-        feats = np.zeros((len(texts), len(CANDIDATE_FEATURES)), dtype=np.float32)
+        items = cands.items
+        feats = np.zeros((len(items), len(CANDIDATE_FEATURES)), dtype=np.float32)
         feats[:, :_BASE] = base
-        feats[:, _BASE] = (base[:, _BEST_RANK] == 1.0) & np.array([t != DONE for t in texts], dtype=bool)
-        feats[:, _BASE + 1] = [extra.get(t, 0.0) if t != DONE else 0.0 for t in texts]
-        feats[:, _BASE + 2] = [float(t in dict(added)) for t in texts]
-        order = np.array([1.0 if c.text == DONE else c.positions[0] if c.positions else 0.5 for c in cands.items],
+        feats[:, _BASE] = [float(c.best_rank == 0 and c.text != DONE) for c in items]
+        feats[:, _BASE + 1] = [c.step_match for c in items]
+        feats[:, _BASE + 2] = [float(c.from_index) for c in items]
+        order = np.array([1.0 if c.text == DONE else c.positions[0] if c.positions else 0.5 for c in items],
                          dtype=np.float32)
-        return ReasoningRow(texts=texts, feats=feats, query_feats=cands.query_feats, plan_length=max(1, length),
-                            order=order)
+        return ReasoningRow(texts=[c.text for c in items], feats=feats, query_feats=cands.query_feats,
+                            plan_length=max(1, length), order=order)
 
     @staticmethod
     def query_ids(encoder: Encoder, goals: Sequence[str], completed: Sequence[Sequence[str]],

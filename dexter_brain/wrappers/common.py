@@ -178,6 +178,18 @@ class TRMCore:
                 "package_version": self.meta.get("package_version")}
 
 
+def padded(feats: Sequence[np.ndarray], index: Sequence[Sequence[int]], num_features: int
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of candidate features and ids as (B, K, F) features, (B, K) ids (-1 past a row's end) and the
+    (B, K) mask, K the longest row (at least 1)."""
+    B, K = len(feats), max([len(f) for f in feats] + [1])
+    out = np.zeros((B, K, num_features), dtype=np.float32)
+    ids = np.full((B, K), -1, dtype=np.int64)
+    for b, (f, i) in enumerate(zip(feats, index)):
+        out[b, : len(f)], ids[b, : len(f)] = f, i
+    return out, ids, ids >= 0
+
+
 def check_conversations(conversation_ids: Sequence[str], n: int) -> list[str]:
     if isinstance(conversation_ids, str):
         return [conversation_ids] * n

@@ -24,7 +24,7 @@ from dexter_brain.features.memory import MemoryFeaturizer
 from dexter_brain.inputs.memory import MAX_CANDIDATES, MemoryInputs, MemoryState
 from dexter_brain.wrappers.carry import CarryStore
 from dexter_brain.wrappers.common import (
-    CALIBRATION_FILE, TRMCore, check_conversations, softmax, split_by_conversation, validate_text,
+    CALIBRATION_FILE, TRMCore, check_conversations, padded, softmax, split_by_conversation, validate_text,
 )
 
 MAX_K = MAX_CANDIDATES
@@ -192,26 +192,36 @@ class MemoryTRM:
                     results[i] = r
         return results
 
+    def inputs_for(self, query: str, conversation_id: str = "default", context: str | None = None) -> dict:
+        """What a ``retrieve`` of ``query`` in this conversation would score now, as numpy arrays of one row:
+        ``query_ids``, ``query_feats``, ``cand_index`` (bank positions), ``cand_feats``, and ``candidates``
+        (the fact ids). Changes nothing; for inspection (the same arrays the training tensors hold)."""
+        query = validate_text(query, "query")
+        with self.core.lock:
+            rows, arrays = self._inputs([query], [self._state(conversation_id)], [context])
+        return {**{k: v for k, v in arrays.items() if k != "cand_mask"},
+                "candidates": [self.featurizer.facts[i]["id"] for i in rows[0].candidates]}
+
+    def _inputs(self, queries, states, contexts) -> tuple[list, dict[str, np.ndarray]]:
+        rows = self.inputs.rows(queries, states, contexts)
+        feats, index, mask = padded([r.feats for r in rows], [r.candidates for r in rows],
+                                    self.core.model.config.num_candidate_features)
+        return rows, {"query_ids": MemoryInputs.query_ids(self.core.encoder, queries),
+                      "query_feats": np.stack([r.query_feats for r in rows]), "cand_index": index,
+                      "cand_feats": feats, "cand_mask": mask}
+
     @torch.inference_mode()
     def _call(self, queries: list[str], conversation_ids: list[str], contexts: list[str | None], k: int) -> list[dict]:
         core = self.core
         states = [self._state(cid) for cid in conversation_ids]
         with core.lock:
-            rows = self.inputs.rows(queries, states, contexts)
+            rows, arrays = self._inputs(queries, states, contexts)
             facts = [[self.featurizer.facts[i] for i in r.candidates] for r in rows]
             vectors = self.bank_vectors
-        B, K = len(queries), max(1, max(len(r.candidates) for r in rows))
-        cand_feats = np.zeros((B, K, len(rows[0].feats[0]) if len(rows[0].feats) else
-                               core.model.config.num_candidate_features), dtype=np.float32)
-        index = np.zeros((B, K), dtype=np.int64)
-        mask = np.zeros((B, K), dtype=bool)
-        for b, r in enumerate(rows):
-            n = len(r.candidates)
-            cand_feats[b, :n], index[b, :n], mask[b, :n] = r.feats, r.candidates, True
-        batch = {"query_ids": core.tensor(MemoryInputs.query_ids(core.encoder, queries), torch.long),
-                 "query_feats": core.tensor(np.stack([r.query_feats for r in rows])),
-                 "cand_vecs": vectors[core.tensor(index)], "cand_feats": core.tensor(cand_feats),
-                 "cand_mask": core.tensor(mask)}
+        batch = {"query_ids": core.tensor(arrays["query_ids"], torch.long),
+                 "query_feats": core.tensor(arrays["query_feats"]),
+                 "cand_vecs": vectors[core.tensor(arrays["cand_index"].clip(min=0))],
+                 "cand_feats": core.tensor(arrays["cand_feats"]), "cand_mask": core.tensor(arrays["cand_mask"])}
         result = core.call(batch, conversation_ids)
         out = result.out
         results, extras = [], []

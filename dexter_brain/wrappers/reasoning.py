@@ -58,6 +58,19 @@ class ReasoningTRM:
         return cls(TRMCore(path, "reasoning", use_carry=use_carry, device=device, infer_config=infer_config,
                            carry_store=carry_store))
 
+    def inputs_for(self, goal: str, completed: list[str] | None = None, *, next_mode: bool,
+                   state: str | None = None, constraints: list[str] | None = None) -> dict:
+        """What a ``plan`` (``next_mode=False``) or ``next_step`` (True) call would score, as numpy arrays of
+        one row: ``query_ids``, ``query_feats``, ``cand_feats``, ``mode`` and ``candidates`` (the step texts,
+        ``DONE`` for the end). Changes nothing; for inspection (the same arrays the training tensors hold)."""
+        goal = validate_text(goal, "goal")
+        completed = _steps(completed, "completed")
+        row = self.inputs.row(goal, completed, next_mode=next_mode)
+        return {"query_ids": ReasoningInputs.query_ids(self.core.encoder, [goal], [completed], [state],
+                                                       [_steps(constraints, "constraints")]),
+                "query_feats": row.query_feats[None], "cand_feats": row.feats[None],
+                "mode": np.array([MODES.index("next" if next_mode else "plan")]), "candidates": row.texts}
+
     @torch.inference_mode()
     def _run(self, goal: str, completed: list[str], state: str | None, constraints: list[str],
              conversation_id: str, next_mode: bool):

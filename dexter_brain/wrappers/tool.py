@@ -22,7 +22,7 @@ from dexter_brain.features.tool import CANDIDATE_FEATURES, ToolFeaturizer
 from dexter_brain.inputs.tool import ToolInputs
 from dexter_brain.wrappers.carry import CarryStore
 from dexter_brain.wrappers.common import (
-    CALIBRATION_FILE, TRMCore, check_conversations, softmax, split_by_conversation, validate_text,
+    CALIBRATION_FILE, TRMCore, check_conversations, padded, softmax, split_by_conversation, validate_text,
 )
 
 MAX_TOOLS = 10_000
@@ -154,36 +154,55 @@ class ToolTRM:
             return flatten_context(context)
         return validate_text(context, "context", allow_empty=True)
 
+    def inputs_for(self, task: str, available_tools=None, context=None, previous_error: str | None = None,
+                   conversation_id: str = "default", failed_tool: str | None = None) -> dict:
+        """What a ``select_tool`` with these arguments would score now, as numpy arrays of one row:
+        ``query_ids``, ``query_feats``, ``cand_feats`` and ``candidates`` (the tool names, shortlisted from a
+        long list). Changes nothing; for inspection (the same arrays the training tensors hold)."""
+        task = validate_text(task, "task")
+        tools = normalize_tools(available_tools) if available_tools is not None else None
+        error = validate_text(previous_error, "previous_error", allow_empty=True) if previous_error else None
+        with self.core.lock:
+            rows, names, _, arrays = self._inputs([task], [tools], [self._context(context)], [error],
+                                                  [conversation_id], [failed_tool])
+        return {"query_ids": arrays["query_ids"], "query_feats": arrays["query_feats"],
+                "cand_feats": arrays["cand_feats"], "candidates": names[0]}
+
+    def _inputs(self, tasks, tools, contexts, errors, conversation_ids, failed):
+        core = self.core
+        lists = []
+        for t in tools:
+            if t is None:
+                t = [(n, self.featurizer.describe(n)) for n in self.catalogue]
+            for name, desc in t:
+                if name not in self.featurizer.catalogue or desc:
+                    self.featurizer.add_tool(name, desc)
+            lists.append([n for n, _ in t])
+        previous = []
+        for cid, err, tool in zip(conversation_ids, errors, failed):
+            carry = core.carries.get(cid) if (core.use_carry and err and tool is None) else None
+            previous.append(tool or (carry.extra.get("last_tool") if carry is not None else None))
+        rows = self.inputs.rows(tasks, lists, contexts, previous, errors, hidden=[self.unseen] * len(tasks))
+        names = [r.candidates for r in rows]
+        described = [[(n, self.featurizer.describe(n)) for n in nm] for nm in names]
+        feats, _, mask = padded([r.feats for r in rows], [range(len(n)) for n in names], len(CANDIDATE_FEATURES))
+        arrays = {"query_ids": ToolInputs.query_ids(core.encoder, tasks, contexts, errors),
+                  "query_feats": np.stack([r.query_feats for r in rows]), "cand_feats": feats, "cand_mask": mask}
+        return rows, names, described, arrays
+
     @torch.inference_mode()
     def _call(self, tasks, tools, contexts, errors, conversation_ids, failed) -> list[dict]:
         core, model = self.core, self.core.model
         with core.lock:
-            lists = []
-            for t in tools:
-                if t is None:
-                    t = [(n, self.featurizer.describe(n)) for n in self.catalogue]
-                for name, desc in t:
-                    if name not in self.featurizer.catalogue or desc:
-                        self.featurizer.add_tool(name, desc)
-                lists.append([n for n, _ in t])
-            previous = []
-            for cid, err, tool in zip(conversation_ids, errors, failed):
-                carry = core.carries.get(cid) if (core.use_carry and err and tool is None) else None
-                previous.append(tool or (carry.extra.get("last_tool") if carry is not None else None))
-            rows = self.inputs.rows(tasks, lists, contexts, previous, errors, hidden=[self.unseen] * len(tasks))
-            names = [r.candidates for r in rows]
-            described = [[(n, self.featurizer.describe(n)) for n in nm] for nm in names]
-        B, K = len(tasks), max(len(n) for n in names)
-        cand_feats = np.zeros((B, K, len(CANDIDATE_FEATURES)), dtype=np.float32)
-        mask = np.zeros((B, K), dtype=bool)
+            rows, names, described, arrays = self._inputs(tasks, tools, contexts, errors, conversation_ids, failed)
+        B, K = arrays["cand_mask"].shape
         cand_vecs = torch.zeros(B, K, model.config.hidden_size, device=core.device)
-        for b, r in enumerate(rows):
-            cand_feats[b, : len(r.candidates)], mask[b, : len(r.candidates)] = r.feats, True
-            if model.use_residual:
-                cand_vecs[b, : len(r.candidates)] = self._tool_vectors(described[b])
-        batch = {"query_ids": core.tensor(ToolInputs.query_ids(core.encoder, tasks, contexts, errors), torch.long),
-                 "query_feats": core.tensor(np.stack([r.query_feats for r in rows])), "cand_vecs": cand_vecs,
-                 "cand_feats": core.tensor(cand_feats), "cand_mask": core.tensor(mask)}
+        if model.use_residual:
+            for b in range(B):
+                cand_vecs[b, : len(names[b])] = self._tool_vectors(described[b])
+        batch = {"query_ids": core.tensor(arrays["query_ids"], torch.long),
+                 "query_feats": core.tensor(arrays["query_feats"]), "cand_vecs": cand_vecs,
+                 "cand_feats": core.tensor(arrays["cand_feats"]), "cand_mask": core.tensor(arrays["cand_mask"])}
         result = core.call(batch, conversation_ids)
         out = result.out
         results, extras = [], []
