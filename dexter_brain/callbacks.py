@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from pathlib import Path
 
 import torch
@@ -131,7 +132,8 @@ class ProgressBar(_Base):
 
 class Checkpointer(_Base):
     """Writes ``best`` (validation metric), ``best_loss`` and ``last`` (with training state) under
-    ``out_dir``, and restores ``last`` at the start of a run when it exists (resume)."""
+    ``out_dir``, and restores ``last`` at the start of a run when it exists (resume). ``last`` is written at
+    every evaluation (and between them by ``TimedCheckpoint``)."""
 
     def __init__(self, out_dir: Path, *, tokenizer: bytes, featurizer: dict, meta: dict, resume: bool = True,
                  best_dtype: torch.dtype = torch.float16):
@@ -167,6 +169,12 @@ class Checkpointer(_Base):
                         train_state=(state.tensors(), state.scalars()) if with_state else None,
                         extra_json={SCORER: scorer})
 
+    def save_last(self, state: TrainState) -> None:
+        """Write ``last`` with the whole training state (what a resume needs)."""
+        if state.is_main and self._saved_at != state.step:
+            self._save(state, "last", with_state=True)
+            self._saved_at = state.step
+
     def on_eval_end(self, state: TrainState) -> None:
         if not state.is_main:
             return
@@ -190,6 +198,24 @@ class Checkpointer(_Base):
 
 def _finite(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
+
+
+class TimedCheckpoint(_Base):
+    """Writes ``last`` through the ``Checkpointer`` once ``every_seconds`` have passed since it last did, so a
+    killed run loses at most that much training (without it, a kill before the first evaluation loses all).
+    It must come after every other callback: the step's state (EMA, schedule) is then complete."""
+
+    def __init__(self, checkpointer: Checkpointer, every_seconds: float, clock=time.monotonic):
+        self.checkpointer, self.every_seconds, self.clock = checkpointer, every_seconds, clock
+        self._since = clock()
+
+    def on_eval_end(self, state: TrainState) -> None:
+        self._since = self.clock()  # the evaluation wrote ``last``
+
+    def on_step_end(self, state: TrainState) -> None:
+        if self.every_seconds > 0 and self.clock() - self._since >= self.every_seconds:
+            self.checkpointer.save_last(state)
+            self._since = self.clock()
 
 
 class EarlyStopping(_Base):

@@ -182,6 +182,9 @@ class TrainConfig(_Config):
     """Evaluate on the validation split every this many steps (and at the end)."""
     eval_max_examples: int = 2000
     """Cap on validation turns per evaluation (keeps evaluation cheap)."""
+    checkpoint_every_seconds: float = Field(60.0, ge=0)
+    """Also write ``last/`` (with the training state) once this many seconds passed since it was last written,
+    so a killed run loses at most this much training; 0 writes it only at evaluations."""
     early_stopping_patience: int = 0
     """Stop after this many evaluations without improvement; 0 disables early stopping."""
     curriculum: tuple[CurriculumStage, ...] = (

@@ -8,7 +8,9 @@ import logging
 import time
 from pathlib import Path
 
-from dexter_brain.callbacks import EMA, Checkpointer, EarlyStopping, LRSchedule, MetricsLogger, ProgressBar
+from dexter_brain.callbacks import (
+    EMA, Checkpointer, EarlyStopping, LRSchedule, MetricsLogger, ProgressBar, TimedCheckpoint,
+)
 from dexter_brain.config import ModelConfig, TrainConfig, TrmKind
 from dexter_brain.data import CorpusNotFoundError, load_split
 from dexter_brain.io import read_json, write_json
@@ -103,13 +105,15 @@ def train_trm(trm_type: TrmKind, data_path: str | Path = "datasets/offline", out
     tokenizer = (data_path / "vocab" / "tokenizer.model").read_bytes()
     meta = {"kind": trm_type, "corpus_fingerprint": manifest["fingerprint"], "manifest_version": manifest["version"]}
     head = head_for(trm_type)
+    checkpointer = Checkpointer(out_dir, tokenizer=tokenizer, featurizer=featurizer, meta=meta, resume=resume)
     callbacks = [
-        Checkpointer(out_dir, tokenizer=tokenizer, featurizer=featurizer, meta=meta, resume=resume),
+        checkpointer,
         LRSchedule(),
         *([EMA(config.ema_decay)] if config.ema_decay > 0 else []),
         MetricsLogger(out_dir / "metrics.jsonl"),
         ProgressBar(f"train {trm_type}", enabled=show_progress_bar),
         EarlyStopping(config.early_stopping_patience),
+        TimedCheckpoint(checkpointer, config.checkpoint_every_seconds),  # last: the step's state is complete
     ]
     trainer = Trainer(config, head, train, val, callbacks=callbacks)
     if trainer.state.is_main:

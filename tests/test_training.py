@@ -201,6 +201,24 @@ def test_resume_after_a_kill_ends_with_the_same_weights(tiny_brain, tmp_path, mo
     assert read_jsonl(tmp_path / "A" / "metrics.jsonl") == read_jsonl(tmp_path / "B" / "metrics.jsonl")
 
 
+def test_a_timed_checkpoint_between_evaluations_resumes_to_the_same_weights(tiny_brain, tmp_path, monkeypatch,
+                                                                            caplog):
+    # Written after every step here (any positive interval has passed): a kill after step 6, between the
+    # evaluations at 4 and 8, loses nothing.
+    data, every = tiny_brain["data"], dict(checkpoint_every_seconds=1e-9)
+    train_tiny("memory", data, tmp_path / "A", **every)
+    with monkeypatch.context() as m:
+        kill_before_step(m, 6)
+        with pytest.raises(Killed):
+            train_tiny("memory", data, tmp_path / "B", **every)
+    with caplog.at_level(logging.INFO, logger="dexter_brain.callbacks"):
+        train_tiny("memory", data, tmp_path / "B", **every)
+    assert f"Resuming from {tmp_path / 'B' / 'last'} at step 6" in caplog.messages
+    for which in ("last", "best"):
+        a, b = tensors_of(tmp_path / "A" / which), tensors_of(tmp_path / "B" / which)
+        assert all(torch.equal(a[f][k], b[f][k]) for f in a for k in a[f]), which
+
+
 def test_rerunning_a_finished_run_changes_nothing(toy, tmp_path):
     train_toy(toy, tmp_path, max_steps=4, eval_every=2)
     before = tensors_of(tmp_path / "last")
