@@ -257,6 +257,8 @@ def test_check_finds_an_index_out_of_step_with_the_facts(bank):
     conn.close()
     with MemoryBank.open(bank.path) as reopened:
         problems = reopened.check()
+        with pytest.raises(BankError, match="vectors of positions 0-5 are missing or not 8 x float32: the file is"):
+            reopened.vectors()
     assert "facts: position 3 is indexed under 'passport expires august 2027', its text gives " \
            "'edited behind bank passport'" in problems
     assert "vectors: 5 stored for 6 positions" in problems
@@ -344,3 +346,23 @@ def test_a_writer_killed_mid_batch_loses_no_acknowledged_fact(bank):
         assert added == [f"c{i}" for i in range(len(added))] and len(added) - len(acknowledged) <= 5
         assert reopened.vectors().shape == (6 + len(added), DIM)
         assert reopened.search(["garden"])[0].tolist() == list(range(6, 6 + len(added)))
+
+
+def test_benchmark_has_help_with_an_example(capsys):
+    from benchmarks.bank import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    assert "example: python -m benchmarks.bank --sizes 1000 10000 100000" in capsys.readouterr().out
+
+
+def test_benchmark_runs_on_a_tiny_bank(travel_raw_dir, tmp_path, capsys):
+    from benchmarks.bank import main
+
+    assert main(["--raw", str(travel_raw_dir), "--work-dir", str(tmp_path / "work"), "--sizes", "20", "60",
+                 "--dim", "4", "--adds", "3", "--opens", "2", "--searches", "3", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "20 facts: build" in out and "60 facts: build" in out and "ratio 60/20 (3x the facts): open" in out
+    with MemoryBank.open(tmp_path / "work" / "bank-60.sqlite") as bank:
+        assert len(bank) == 63 and bank.check() == []

@@ -26,17 +26,15 @@ class VectorCache:
         self.data = np.zeros((0, 0), dtype=np.float32)
         self.size = 0
 
-    def reset(self, epoch: int, dim: int, dtype: str) -> None:
+    def reset(self, epoch: int, dim: int, dtype: np.dtype) -> None:
         self.epoch, self.data, self.size = epoch, np.zeros((0, dim), dtype=dtype), 0
 
-    def extend(self, rows: np.ndarray) -> None:
-        end = self.size + len(rows)
-        if end > len(self.data):
-            grown = np.zeros((max(end, 2 * len(self.data), 64), self.data.shape[1]), dtype=self.data.dtype)
+    def reserve(self, rows: int) -> None:
+        """Room for ``rows`` rows (and an eighth more, so that single adds rarely copy the array)."""
+        if rows > len(self.data):
+            grown = np.zeros((rows + rows // 8 + 64, self.data.shape[1]), dtype=self.data.dtype)
             grown[: self.size] = self.data[: self.size]
             self.data = grown
-        self.data[self.size:end] = rows
-        self.size = end
 
 
 class BankSnapshot:
@@ -113,28 +111,42 @@ class BankSnapshot:
         if self.dim is None:
             raise BankError(self._bank.path, "stores no vectors (create it with vectors=, or write_vectors)")
         bank, n = self._bank, self.num_positions
+        dtype = np.dtype(self.vector_dtype).newbyteorder("<")  # as stored: the native order on usual machines
         with bank._cache_lock:
             cache = bank._cache
             if cache.epoch != self.epoch:
                 if cache.epoch is not None and cache.epoch > self.epoch:  # an old view: leave the cache alone
-                    return self._read_vectors(0, n)
-                cache.reset(self.epoch, self.dim, self.vector_dtype)
+                    out = np.zeros((n, self.dim), dtype=dtype)
+                    self._read_vectors(out, 0)
+                    out.flags.writeable = False
+                    return out
+                cache.reset(self.epoch, self.dim, dtype)
             if cache.size < n:
-                cache.extend(self._read_vectors(cache.size, n))
+                cache.reserve(n)
+                self._read_vectors(cache.data[cache.size:n], cache.size)
+                cache.size = n
             out = cache.data[:n]
         out = out.view()
         out.flags.writeable = False
         return out
 
-    def _read_vectors(self, start: int, stop: int) -> np.ndarray:
-        blobs = [r[0] for r in self._conn.execute(
-            "SELECT vector FROM vectors WHERE position >= ? AND position < ? ORDER BY position", (start, stop))]
-        dtype = np.dtype(self.vector_dtype).newbyteorder("<")
-        if len(blobs) != stop - start or any(len(b) != self.dim * dtype.itemsize for b in blobs):
-            raise BankError(self._bank.path, f"vectors of positions {start}-{stop - 1} are missing or not "
-                            f"{self.dim} x {self.vector_dtype}: the file is damaged")
-        return np.frombuffer(b"".join(blobs), dtype=dtype).reshape(stop - start, self.dim).astype(
-            self.vector_dtype, copy=False)
+    def _read_vectors(self, out: np.ndarray, start: int) -> None:
+        """Copy the vectors of positions ``start``... into ``out`` (C-contiguous rows), each blob straight into
+        place: at 100k vectors, joining the blobs first cost a third more time."""
+        size = self.dim * out.dtype.itemsize
+        target = memoryview(out).cast("B")
+        count = 0
+        for count, (blob,) in enumerate(self._conn.execute(
+                "SELECT vector FROM vectors WHERE position >= ? AND position < ? ORDER BY position",
+                (start, start + len(out))), start=1):
+            if len(blob) != size:
+                break
+            target[(count - 1) * size:count * size] = blob
+        else:
+            if count == len(out):
+                return
+        raise BankError(self._bank.path, f"vectors of positions {start}-{start + len(out) - 1} are missing or not "
+                        f"{self.dim} x {self.vector_dtype}: the file is damaged")
 
     def search(self, query_words: Sequence[str], k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Live facts holding any of the words, ranked by FTS5 ``bm25()``.

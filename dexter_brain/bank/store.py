@@ -18,6 +18,7 @@ from dexter_brain.bank.check import check_bank
 from dexter_brain.bank.schema import (SCHEMA, SCHEMA_VERSION, SQLITE_HEADER, VECTOR_DTYPES, BankError, BankRow,
                                       as_matrix, checked_batch, insert_rows, set_meta)
 from dexter_brain.bank.snapshot import BankSnapshot, VectorCache
+from dexter_brain.io import fsync_directory
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ class MemoryBank:
                     from None
         finally:
             tmp.unlink(missing_ok=True)
-        _fsync_directory(path.parent)
+        fsync_directory(path.parent)
         logger.info("created memory bank %s with %d facts", path, len(rows))
         return cls.open(path)
 
@@ -477,16 +478,3 @@ class MemoryBank:
     def __repr__(self) -> str:
         return f"MemoryBank({str(self.path)!r}, read_only={self.read_only})"
 
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a new directory entry durable (a no-op where directories cannot be opened, as on Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
