@@ -366,3 +366,11 @@ def test_benchmark_runs_on_a_tiny_bank(travel_raw_dir, tmp_path, capsys):
     assert "20 facts: build" in out and "60 facts: build" in out and "ratio 60/20 (3x the facts): open" in out
     with MemoryBank.open(tmp_path / "work" / "bank-60.sqlite") as bank:
         assert len(bank) == 63 and bank.check() == []
+
+
+def test_facts_may_be_the_miners_fact_rows(tmp_path):
+    from dexter_brain.corpora.schema import FactRow
+
+    rows = [FactRow(**{**f, "neighbours": tuple(f["neighbours"])}) for f in FACTS]
+    with MemoryBank.create(tmp_path / "bank.sqlite", rows) as bank:
+        assert list(bank.facts()) == FACTS
