@@ -48,6 +48,21 @@ def atomic_write_chunks(path: str | Path, chunks: Iterable[bytes | memoryview]) 
     return digest.hexdigest()
 
 
+def fsync_directory(directory: str | Path) -> None:
+    """Make new or renamed entries of ``directory`` durable (a no-op where directories cannot be opened, as on
+    Windows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
