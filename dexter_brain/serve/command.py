@@ -67,8 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         message = error["msg"].removeprefix("Value error, ")
         print(f"error: {where + ': ' if where else ''}{message}", file=sys.stderr)
         return 1
+    if not settings.models_dir.is_dir():  # said before torch is imported, which takes seconds
+        print(f"error: models directory not found: {settings.models_dir}", file=sys.stderr)
+        return 1
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
-    from dexter_brain.checkpoint import CheckpointError
     from dexter_brain.serve.runner import run_server
 
     def ready(url: str) -> None:
@@ -77,7 +79,14 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         run_server(settings, on_ready=ready)
-    except (CheckpointError, OSError) as exc:
+    except OSError as exc:  # the address is taken or does not exist here
+        print(f"error: cannot bind {settings.host}:{settings.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        from dexter_brain.checkpoint import CheckpointError  # imports torch: only once it is loaded anyway
+
+        if not isinstance(exc, CheckpointError):
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -14,7 +14,6 @@ from collections.abc import Callable
 
 import uvicorn
 
-from dexter_brain.serve.app import create_app
 from dexter_brain.serve.settings import ServeSettings
 
 logger = logging.getLogger(__name__)
@@ -55,9 +54,11 @@ def run_server(settings: ServeSettings, brain=None, *, on_ready: Callable[[str],
         CheckpointError: The models directory is missing or broken.
         OSError: The address cannot be bound.
     """
+    sock = bind(settings.host, settings.port)  # first: a taken port fails before torch and the models load
+    from dexter_brain.serve.app import create_app
+
     brain = brain if brain is not None else load_brain(settings)
     app = create_app(brain, settings)
-    sock = bind(settings.host, settings.port)
     url = settings.model_copy(update={"port": sock.getsockname()[1]}).url
     config = uvicorn.Config(app, log_level="warning" if settings.quiet else "info", access_log=not settings.quiet,
                             timeout_graceful_shutdown=settings.drain_seconds, server_header=False,
