@@ -51,7 +51,7 @@ class Server:
         self.log = log
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dexter_brain.serve", "--models-dir", str(models), "--port", "0",
-             "--workers", "2", "--save-every", "0", *args],
+             "--workers", "2", "--save-every", "0", "--quiet", *args],
             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=log.open("w"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -359,6 +359,23 @@ def test_memories_add_remove_and_tool_descriptions_as_the_python_api(server, tin
     task = {"task": "update the shop site", "available_tools": offered, "conversation_id": "mem-1"}
     got = c.post("/v1/select_tool", json=task).json()
     same(got, plain(brain.tool.select_tool(**task)))
+
+
+# --- a brain with a part missing (in process: the app itself, through Starlette's test client) ---------------------
+def test_a_missing_trm_gets_503_and_the_rest_still_serves(tiny_brain):
+    from fastapi.testclient import TestClient
+
+    from dexter_brain import MemoryTRM
+    from dexter_brain.serve import ServeSettings, create_app
+
+    brain = UnifiedConsciousness(memory=MemoryTRM.from_checkpoint(tiny_brain["models"] / "memory", device="cpu"))
+    with TestClient(create_app(brain, ServeSettings(workers=1))) as client:  # no carry dir: nothing persisted
+        r = client.post("/v1/plan", json={"goal": "Plan a road trip"})
+        assert r.status_code == 503 and r.json()["detail"] == "no reasoning TRM is loaded (not given)"
+        assert client.post("/v1/select_tool", json={"task": "play music"}).status_code == 503
+        turn = client.post("/v1/turn", json={"text": "Who is Sam?", "conversation_id": "p1"})
+        assert turn.status_code == 200 and turn.json()["tool"] is None and turn.json()["plan"] is None
+        assert client.get("/health").json()["status"] == "degraded"
 
 
 # --- restart ------------------------------------------------------------------------------------------------------------

@@ -236,7 +236,10 @@ async def remove_memory(memory_id: str = Path(min_length=1, max_length=MAX_MEMOR
 @router.post("/v1/conversations/{conversation_id}/reset", response_model=ResetResponse,
              summary="UnifiedConsciousness.reset_conversation")
 async def reset_conversation(conversation_id: str = ConversationIdPath, s: BrainService = Service):
-    await s.in_conversation(conversation_id, s.brain.reset_conversation, conversation_id)
+    async with s.conversations.hold(conversation_id):
+        # On the loop, not the pool: dropping a carry takes microseconds, and behind the queue of model calls
+        # it would wait as long as one.
+        s.brain.reset_conversation(conversation_id)
     return {"conversation_id": conversation_id, "reset": True}
 
 

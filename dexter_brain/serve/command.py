@@ -46,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--save-every", type=float, default=300.0,
                    help="also save carries every N seconds while running (0: only at stop)")
-    p.add_argument("--quiet", action="store_true", help="warnings only: no access log, no ready line")
+    p.add_argument("--quiet", action="store_true", help="warnings only, no access log (the ready line stays)")
     return p
 
 
@@ -73,9 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     from dexter_brain.serve.runner import run_server
 
-    def ready(url: str) -> None:
-        if not args.quiet:
-            print(f"dexter-brain serve: listening on {url} (docs: {url}/docs)", flush=True)
+    def ready(url: str) -> None:  # printed even with --quiet: with --port 0 it is how a script learns the port
+        print(f"dexter-brain serve: listening on {url} (docs: {url}/docs)", flush=True)
 
     try:
         run_server(settings, on_ready=ready)
