@@ -460,10 +460,9 @@ def test_without_the_serve_extra_the_command_says_how_to_install_it_and_the_sdk_
     assert done.returncode == 1
     assert done.stderr == ("error: dexter-brain serve needs fastapi, uvicorn, prometheus_client: install the extra "
                            "with python -m pip install 'dexter-brain[serve]' (or -e \".[serve]\" in a checkout)\n")
-    imported = subprocess.run([sys.executable, "-c", f"import sys\n{block}\nimport dexter_brain.serve\n"
-                               "from dexter_brain import UnifiedConsciousness, MemoryTRM\n"
-                               "from dexter_brain.serve import ServeSettings\nprint(ServeSettings().url)"],
-                              cwd=ROOT, capture_output=True, text=True, timeout=120,
+    code = (f"import sys\n{block}\nimport dexter_brain.serve\nfrom dexter_brain import UnifiedConsciousness, MemoryTRM\n"
+            "from dexter_brain.serve import ServeSettings\nprint(ServeSettings().url)")
+    imported = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                               env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert imported.returncode == 0, imported.stderr
     assert imported.stdout == "http://127.0.0.1:8765\n"
