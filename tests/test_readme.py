@@ -53,6 +53,7 @@ COMMANDS = [
     [sys.executable, "-m", "dexter_brain.cli", "train"],
     [sys.executable, "-m", "dexter_brain.cli", "evaluate"],
     [sys.executable, "-m", "dexter_brain.cli", "chat"],
+    [sys.executable, "-m", "dexter_brain.cli", "serve"],
 ]
 
 
