@@ -37,6 +37,8 @@ pytest.importorskip("prometheus_client")
 from dexter_brain import UnifiedConsciousness  # noqa: E402
 from dexter_brain.serve.app import ConversationQueue  # noqa: E402
 from dexter_brain.serve.carries import fingerprints, load_carries, save_carries  # noqa: E402
+from dexter_brain.wrappers.memory import MAX_K
+from dexter_brain.wrappers.tool import MAX_TOOLS
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "test-token-0123456789"
@@ -48,7 +50,7 @@ class Server:
     """``python -m dexter_brain.serve`` in a subprocess on port 0; its output goes to a log file."""
 
     def __init__(self, models: Path, log: Path, *args: str):
-        self.log = log
+        self.log, self.models = log, models
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dexter_brain.serve", "--models-dir", str(models), "--port", "0",
              "--workers", "2", "--save-every", "0", "--quiet", *args],
@@ -97,17 +99,26 @@ def without_timings(turn: dict) -> dict:
     return {k: v for k, v in turn.items() if k != "timings_ms"}
 
 
+def models_copy(tiny_brain, directory: Path) -> Path:
+    """A copy of the tiny brain's models without its memory bank: a brain of its own (memories added to it are
+    kept in its own bank file, never in the session's)."""
+    if not directory.exists():
+        shutil.copytree(tiny_brain["models"], directory, ignore=shutil.ignore_patterns("bank.sqlite*"))
+    return directory
+
+
 def fresh_brain(tiny_brain, tmp_path: Path) -> UnifiedConsciousness:
-    copy = tmp_path / "models_copy"
-    if not copy.exists():
-        shutil.copytree(tiny_brain["models"], copy)
-    return UnifiedConsciousness.from_dir(copy, device="cpu")
+    return UnifiedConsciousness.from_dir(models_copy(tiny_brain, tmp_path / "models_copy"), device="cpu")
+
+
+def start_server(tiny_brain, root: Path) -> Server:
+    return Server(models_copy(tiny_brain, root / "models"), root / "server.log", "--token", TOKEN, "--carry-dir",
+                  str(root / "carries"))
 
 
 @pytest.fixture(scope="module")
 def server(tiny_brain, tmp_path_factory):
-    root = tmp_path_factory.mktemp("serve")
-    srv = Server(tiny_brain["models"], root / "server.log", "--token", TOKEN, "--carry-dir", str(root / "carries"))
+    srv = start_server(tiny_brain, tmp_path_factory.mktemp("serve"))
     with httpx.Client(base_url=srv.url, headers=AUTH, timeout=60) as client:
         srv.client = client
         yield srv
@@ -175,7 +186,7 @@ def test_health_capabilities_and_docs(server, tiny_brain):
     assert body["alive"] is True and body["status"] == "ok"
     assert {k: m["loaded"] for k, m in body["models"].items()} == {"memory": True, "tool": True, "reasoning": True}
     caps = server.client.get("/v1/capabilities").json()
-    expected = plain(UnifiedConsciousness.from_dir(tiny_brain["models"], device="cpu").capabilities())
+    expected = plain(UnifiedConsciousness.from_dir(server.models, device="cpu").capabilities())
     assert {k: v for k, v in caps.items() if k != "memory"} == {k: v for k, v in expected.items() if k != "memory"}
     assert caps["memory"]["operations"] == expected["memory"]["operations"]
     schema = server.client.get("/openapi.json").json()
@@ -202,14 +213,15 @@ def test_without_the_right_token_the_answer_is_401(server, headers, method, path
 @pytest.mark.parametrize("path, body, loc, message", [
     ("/v1/retrieve", {"k": 5}, ["body", "query"], "Field required"),
     ("/v1/retrieve", {"query": "x", "k": 0}, ["body", "k"], "greater than or equal to 1"),
-    ("/v1/retrieve", {"query": "x", "k": 101}, ["body", "k"], "less than or equal to 100"),
+    ("/v1/retrieve", {"query": "x", "k": MAX_K + 1}, ["body", "k"], f"less than or equal to {MAX_K}"),
     ("/v1/retrieve", {"query": "x", "k": "5"}, ["body", "k"], "valid integer"),
     ("/v1/retrieve", {"query": "x", "conversation_id": "a b"}, ["body", "conversation_id"], "match pattern"),
     ("/v1/retrieve", {"query": "x", "conversation_id": "c" * 129}, ["body", "conversation_id"], "match pattern"),
     ("/v1/retrieve", {"query": "x", "conversationId": "c1"}, ["body", "conversationId"], "Extra inputs"),
     ("/v1/retrieve", {"query": "q" * 8001}, ["body", "query"], "at most 8000"),
     ("/v1/select_tool", {"task": "x", "available_tools": []}, ["body", "available_tools"], "at least 1"),
-    ("/v1/select_tool", {"task": "x", "available_tools": ["t"] * 257}, ["body", "available_tools"], "at most 256"),
+    ("/v1/select_tool", {"task": "x", "available_tools": ["t"] * (MAX_TOOLS + 1)}, ["body", "available_tools"],
+     f"at most {MAX_TOOLS}"),
     ("/v1/plan", {"goal": "x", "constraints": ["c"] * 65}, ["body", "constraints"], "at most 64"),
     ("/v1/next_step", {"goal": "x", "completed": "one step"}, ["body", "completed"], "valid list"),
     ("/v1/turn", {"text": 42}, ["body", "text"], "valid string"),
@@ -271,7 +283,9 @@ def replay(brain: UnifiedConsciousness, path: str, body: dict):
     return without_timings(brain.process(**body))
 
 
-def test_concurrent_conversations_never_see_each_others_carry(server, tiny_brain, tools, tmp_path):
+def test_concurrent_conversations_never_see_each_others_carry(tiny_brain, tools, tmp_path):
+    # A server of its own: the shared one has learnt tools and memories from the other tests' calls.
+    server = start_server(tiny_brain, tmp_path / "own")
     conversations = {f"ct-{i}": conversation_script(f"ct-{i}", i, tools) for i in range(6)}
     answers: dict[str, list] = {}
     failures: list = []
@@ -290,6 +304,7 @@ def test_concurrent_conversations_never_see_each_others_carry(server, tiny_brain
     assert httpx.get(f"{server.url}/health", timeout=30).status_code == 200
     for t in threads:
         t.join(timeout=120)
+    server.stop()
     assert not failures
     brain = fresh_brain(tiny_brain, tmp_path)
     for cid, script in conversations.items():  # each conversation replayed alone, in process
