@@ -22,14 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from dexter_brain.checkpoint import CheckpointError, resolve_checkpoint
+from dexter_brain.checkpoint import CheckpointError, resolve_checkpoint, write_checkpoint_file
 from dexter_brain.evaluation.cost import torch_threads
 from dexter_brain.evaluation.replay import (
     read_rows, recovered_logits, replay_memory, replay_reasoning_scores, replay_tool,
 )
 from dexter_brain.features.common import STEP_MATCH_THRESHOLD, step_similarity
 from dexter_brain.features.reasoning import DONE
-from dexter_brain.io import read_json, write_json
+from dexter_brain.io import read_json
 from dexter_brain.metrics import expected_calibration_error, steps_match
 from dexter_brain.wrappers.common import CALIBRATION_FILE, Calibration
 
@@ -271,7 +271,7 @@ def _calibrate_one(models_dir: Path, data_dir: Path, kind: str, fingerprint: str
     except ValueError as exc:
         return {"reason": f"{kind}: {exc}"}
     content["corpus_fingerprint"] = fingerprint
-    write_json(directory / CALIBRATION_FILE, content)
+    write_checkpoint_file(directory, CALIBRATION_FILE, content)
     logger.info("%s: temperature %.3g, val ECE %.3f -> %.3f", kind, content["temperature"],
                 content["ece_uncalibrated"], content["ece"])
     return content

@@ -23,7 +23,8 @@ from dexter_brain.features.memory import MemoryFeaturizer
 from dexter_brain.inference import think
 from dexter_brain.wrappers.carry import CarryStore
 from dexter_brain.wrappers.common import (
-    CALIBRATION_FILE, TRMCore, check_conversations, softmax, split_by_conversation, validate_text,
+    CALIBRATION_FILE, TRMCore, check_conversations, featurizer_from_state, softmax, split_by_conversation,
+    validate_text,
 )
 
 DENSE_CANDIDATES = 16
@@ -43,7 +44,7 @@ class MemoryTRM:
 
     def __init__(self, core: TRMCore):
         self.core = core
-        self.featurizer = MemoryFeaturizer.from_state(core.featurizer_state)
+        self.featurizer = featurizer_from_state(MemoryFeaturizer, core)
         self._set_vectors(self._encode([f["text"] for f in self.featurizer.facts]))
 
     def _set_vectors(self, vectors: torch.Tensor) -> None:

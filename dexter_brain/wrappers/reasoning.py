@@ -19,7 +19,9 @@ from dexter_brain.features.reasoning import CANDIDATE_FEATURES, DONE, ReasoningF
 from dexter_brain.lexical import normalize
 from dexter_brain.model import NUM_COMPLEXITY_CLASSES
 from dexter_brain.wrappers.carry import CarryStore
-from dexter_brain.wrappers.common import CALIBRATION_FILE, TRMCore, softmax, validate_conversation_id, validate_text
+from dexter_brain.wrappers.common import (
+    CALIBRATION_FILE, TRMCore, featurizer_from_state, softmax, validate_conversation_id, validate_text,
+)
 
 COMPLEXITY = ("simple", "moderate", "complex")
 assert len(COMPLEXITY) == NUM_COMPLEXITY_CLASSES
@@ -56,7 +58,7 @@ class ReasoningTRM:
 
     def __init__(self, core: TRMCore):
         self.core = core
-        self.featurizer = ReasoningFeaturizer.from_state(core.featurizer_state)
+        self.featurizer = featurizer_from_state(ReasoningFeaturizer, core)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, use_carry: bool = True, device: str = "auto", *,

@@ -20,7 +20,8 @@ from dexter_brain.features.common import tool_query_text, tool_text
 from dexter_brain.features.tool import ToolFeaturizer
 from dexter_brain.wrappers.carry import CarryStore
 from dexter_brain.wrappers.common import (
-    CALIBRATION_FILE, TRMCore, check_conversations, softmax, split_by_conversation, validate_text,
+    CALIBRATION_FILE, TRMCore, check_conversations, featurizer_from_state, softmax, split_by_conversation,
+    validate_text,
 )
 
 MAX_TOOLS = 256
@@ -63,7 +64,7 @@ class ToolTRM:
 
     def __init__(self, core: TRMCore):
         self.core = core
-        self.featurizer = ToolFeaturizer.from_state(core.featurizer_state)
+        self.featurizer = featurizer_from_state(ToolFeaturizer, core)
         self._vectors: dict[tuple[str, str | None], torch.Tensor] = {}
 
     @classmethod
