@@ -42,7 +42,9 @@ class BuildState:
     def __init__(self, path: Path, settings: dict, resume: bool):
         self.path, self.settings = path, settings
         previous = read_json(path) if path.exists() else None
-        if resume and previous and previous.get("settings") == settings:
+        # The models directory holds a build made with other settings: nothing of it may be resumed.
+        self.is_other_build = bool(previous) and previous.get("settings") != settings
+        if resume and previous and not self.is_other_build:
             self.stages: dict[str, dict] = previous.get("stages", {})
         else:
             if resume and previous:
@@ -58,6 +60,14 @@ class BuildState:
 
     def seconds(self, prefix: str) -> float:
         return round(sum(v.get("seconds", 0.0) for k, v in self.stages.items() if k.startswith(prefix)), 2)
+
+
+def build_settings(raw: str | Path | None, datasets_dir: str | Path, *, device: str = "auto", seed: int = 0,
+                   quick: bool = False, scale: float = 1.0, sample_dir: str | Path = DEFAULT_SAMPLE_DIR) -> dict:
+    """What ``build_state.json`` records of a build: a ``resume`` continues only a build with the same."""
+    raw_dir = Path(raw) if raw is not None else Path(sample_dir)
+    return {"raw": str(raw_dir), "sample": raw is None, "scale": scale, "seed": seed, "quick": quick,
+            "device": device, "datasets_dir": str(Path(datasets_dir))}
 
 
 def build_brain(raw: str | Path | None = None, datasets_dir: str | Path = "datasets/offline",
@@ -88,9 +98,11 @@ def build_brain(raw: str | Path | None = None, datasets_dir: str | Path = "datas
     datasets_dir, models_dir = Path(datasets_dir), Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
     raw_dir = Path(raw) if raw is not None else Path(sample_dir)
-    settings = {"raw": str(raw_dir), "sample": raw is None, "scale": scale, "seed": seed, "quick": quick,
-                "device": device, "datasets_dir": str(datasets_dir)}
+    settings = build_settings(raw, datasets_dir, device=device, seed=seed, quick=quick, scale=scale,
+                              sample_dir=sample_dir)
     state = BuildState(models_dir / STATE_FILE, settings, resume)
+    # Starting over starts the training over too: the last/ checkpoints belong to the other build.
+    resume = resume and not state.is_other_build
 
     if not state.done("generate"):
         t = time.perf_counter()

@@ -280,6 +280,14 @@ def test_write_checkpoint_file_refuses_a_corrupt_checkpoint(vocab, tmp_path):
     assert not (directory / "calibration.json").exists()
 
 
+def test_resuming_from_a_corrupt_last_checkpoint_is_refused(tiny_brain, tmp_path):
+    out = tmp_path / "tool"
+    shutil.copytree(tiny_brain["models"] / "tool", out)
+    flip_bytes(out / "last" / "train_state.safetensors", 100)
+    with pytest.raises(CheckpointError, match=f"^{out / 'last' / 'train_state.safetensors'}: its sha256 differs"):
+        train_tiny("tool", tiny_brain["data"], out, max_steps=10, warmup_steps=2)
+
+
 # --- modes -----------------------------------------------------------------------------------------------------
 def modes(root: Path) -> dict[str, int]:
     return {str(p.relative_to(root)): p.stat().st_mode & 0o777 for p in sorted(root.rglob("*"))}
