@@ -14,17 +14,16 @@ import torch
 
 from dexter_brain.checkpoint import save_checkpoint
 from dexter_brain.config import InferConfig
+from dexter_brain.corpora.reasoning import COMPLEXITY_LEVELS, complexity_of
 from dexter_brain.features.common import DONE_TEXT, NEAR_DUPLICATE, reasoning_query_text, step_similarity, step_text
 from dexter_brain.features.reasoning import CANDIDATE_FEATURES, DONE, ReasoningFeaturizer
 from dexter_brain.lexical import normalize
-from dexter_brain.model import NUM_COMPLEXITY_CLASSES
 from dexter_brain.wrappers.carry import CarryStore
 from dexter_brain.wrappers.common import (
     CALIBRATION_FILE, TRMCore, featurizer_from_state, softmax, validate_conversation_id, validate_text,
 )
 
-COMPLEXITY = ("simple", "moderate", "complex")
-assert len(COMPLEXITY) == NUM_COMPLEXITY_CLASSES
+COMPLEXITY = COMPLEXITY_LEVELS
 MAX_STEPS_IN = 64
 
 
@@ -105,7 +104,8 @@ class ReasoningTRM:
 
         Returns:
             ``plan_steps`` (ordered list of strings; empty when no stored plan resembles the goal),
-            ``complexity`` (simple | moderate | complex), ``confidence`` (0-1), ``steps`` (recursion steps),
+            ``complexity`` (the length of ``plan_steps``: simple 1-3 steps, moderate 4-6, complex 7 or more;
+            simple for an empty plan), ``confidence`` (0-1), ``steps`` (recursion steps),
             ``candidates``: every candidate step with its probability of belonging to the plan, best first.
         """
         goal = validate_text(goal, "goal")
@@ -133,7 +133,10 @@ class ReasoningTRM:
         inside = float(np.prod(probs[chosen]) ** (1 / len(chosen)))
         outside = [1 - probs[i] for i in range(n) if i not in chosen]
         confidence = inside * (float(np.prod(outside) ** (1 / len(outside))) if outside else 1.0)
-        complexity = COMPLEXITY[int(out.complexity_logits[0].argmax())]
+        # Named from the returned plan's length, as the corpus names it (simple 1-3 steps, moderate 4-6,
+        # complex 7+), so the label always agrees with the plan beside it; the complexity head is trained as
+        # an auxiliary task and its guess can disagree with the chosen steps.
+        complexity = complexity_of(len(chosen))
         order = np.argsort(-probs, kind="stable")
         return {"plan_steps": [texts[i] for i in chosen], "complexity": complexity, "confidence": confidence,
                 "steps": int(result.steps[0]), "candidates": [(texts[i], float(probs[i])) for i in order]}
