@@ -203,11 +203,12 @@ def main_chat(argv: list[str] | None = None) -> int:
 
 
 def render_turn(result: dict) -> str:
+    """One turn of ``process_input`` as the chat prints it: up to three memories, the tool, the plan, the reply."""
     lines = []
-    memories = result.get("memories") or {}
-    for m in (memories.get("memories") or [])[:3]:
+    for m in (result.get("memories") or [])[:3]:  # the memories kept (empty when memory abstained)
         lines.append(f"  memory  {m['score']:.2f}  {m['text'][:90]}  [{m['source']}]")
-    if memories.get("abstain"):
+    memory = result.get("memory")  # the full retrieve result, None without a memory TRM
+    if memory is not None and memory["abstain"]:
         lines.append("  memory  (nothing relevant stored)")
     tool = result.get("tool")
     if tool:
