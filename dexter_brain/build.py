@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 KINDS = ("memory", "tool", "reasoning")
 STATE_FILE = "build_state.json"
+QUICK_EVALUATION = dict(max_rows=200, latency_samples=5)
+"""With ``quick``: calibrate and evaluate on the first 200 rows of each split, 5 timed calls per method."""
 DEFAULT_SAMPLE_DIR = Path("datasets/raw/sample")
 
 
@@ -82,7 +84,8 @@ def build_brain(raw: str | Path | None = None, datasets_dir: str | Path = "datas
         models_dir: Where the three TRMs, ``report.json`` and ``report.md`` go.
         device: ``auto``, ``cpu`` or ``cuda``.
         seed: Seeds the sample, the split salt, initialisation and data order.
-        quick: A small budget for smoke runs (well under a minute on 2 cores).
+        quick: A smoke run: a smaller model and a few steps per TRM (``runs.QUICK``), calibration and
+            evaluation on the first rows of each split (``QUICK_EVALUATION``). Checks the pipeline, not quality.
         resume: Skip finished stages and continue training from ``last/`` checkpoints.
         scale: Size of the embedded sample (ignored with ``raw``).
         threads: CPU threads for torch while training (None: torch's default).
@@ -141,13 +144,13 @@ def build_brain(raw: str | Path | None = None, datasets_dir: str | Path = "datas
 
         if not state.done("calibrate"):
             t = time.perf_counter()
-            calibrate_brain(models_dir, datasets_dir)
+            calibrate_brain(models_dir, datasets_dir, max_rows=QUICK_EVALUATION["max_rows"] if quick else None)
             state.finish("calibrate", time.perf_counter() - t)
         t = time.perf_counter()
         build_seconds = {"generate": state.seconds("generate"), "train": state.seconds("train."),
                          "calibrate": state.seconds("calibrate")}
         report = evaluate_brain(models_dir, datasets_dir, build_seconds=build_seconds,
-                                show_progress_bar=show_progress_bar)
+                                show_progress_bar=show_progress_bar, **(QUICK_EVALUATION if quick else {}))
         state.finish("evaluate", time.perf_counter() - t)
 
     return {

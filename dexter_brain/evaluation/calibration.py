@@ -224,7 +224,8 @@ def needs_calibration(models_dir: str | Path, kind: str) -> bool:
 
 
 def calibrate_brain(models_dir: str | Path, data_dir: str | Path, *, kinds: tuple[str, ...] = KINDS,
-                    show_progress_bar: bool | None = None, num_threads: int | None = 1) -> dict:
+                    show_progress_bar: bool | None = None, num_threads: int | None = 1,
+                    max_rows: int | None = None) -> dict:
     """Fit each TRM's temperature (and memory's abstention threshold) on the validation split and write
     ``calibration.json`` into its checkpoint (``models_dir/<kind>/best/``), atomically.
 
@@ -235,6 +236,7 @@ def calibrate_brain(models_dir: str | Path, data_dir: str | Path, *, kinds: tupl
         show_progress_bar: None means on when logging shows INFO.
         num_threads: Torch intra-op threads meanwhile (restored afterwards; None leaves the setting): the
             replay's calls are small and run 10x slower with spinning threads on a busy machine.
+        max_rows: Fit on at most this many validation rows (in episode order); None uses all. For smoke runs.
 
     Returns:
         Per kind, the written content: ``temperature``, ``abstain_below``, ``ece`` and ``ece_uncalibrated``
@@ -250,17 +252,17 @@ def calibrate_brain(models_dir: str | Path, data_dir: str | Path, *, kinds: tupl
     manifest_path = Path(data_dir) / "manifest.json"
     fingerprint = read_json(manifest_path).get("fingerprint") if manifest_path.exists() else None
     with torch_threads(num_threads):
-        return {kind: _calibrate_one(Path(models_dir), Path(data_dir), kind, fingerprint, show_progress_bar)
-                for kind in kinds}
+        return {kind: _calibrate_one(Path(models_dir), Path(data_dir), kind, fingerprint, show_progress_bar,
+                                     max_rows) for kind in kinds}
 
 
-def _calibrate_one(models_dir: Path, data_dir: Path, kind: str, fingerprint: str | None, show_progress_bar: bool
-                   ) -> dict:
+def _calibrate_one(models_dir: Path, data_dir: Path, kind: str, fingerprint: str | None, show_progress_bar: bool,
+                   max_rows: int | None = None) -> dict:
     try:
         directory = resolve_checkpoint(models_dir / kind)
     except CheckpointError as exc:
         return {"reason": f"no {kind} checkpoint: {exc}"}
-    rows = read_rows(data_dir, kind, "val")
+    rows = read_rows(data_dir, kind, "val")[:max_rows]
     if not any(r.get("scored", True) for r in rows):
         return {"reason": f"no scored {kind} validation rows in {data_dir}"}
     wrapper = load_wrapper(kind, directory)
