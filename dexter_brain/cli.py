@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 from pathlib import Path
@@ -31,9 +32,37 @@ def _setup_logging(quiet: bool) -> bool | None:
     return False if quiet else None
 
 
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+def fail(error: BaseException | str) -> int:
+    """Print a command's one ``error: ...`` line and return the exit code 1. Progress bars still open (the
+    error stopped their loop) are closed first, so no fragment of a bar shares the line."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
+    sys.stdout.flush()
+    print(f"error: {error if isinstance(error, str) else error_message(error)}", file=sys.stderr, flush=True)
     return 1
+
+
+
+def error_message(error: BaseException) -> str:
+    """One line for an error a command reports: an OSError names its path and says what to do."""
+    if isinstance(error, OSError) and error.filename is not None:
+        path = str(error.filename) + (f" -> {error.filename2}" if error.filename2 is not None else "")
+        reason = error.strerror or type(error).__name__
+        advice = {errno.ENOTDIR: "a part of the path is a file, not a directory: choose another location",
+                  errno.EROFS: "the file system is read-only: choose a location you can write to",
+                  errno.EACCES: "check its permissions, or choose a location you can write to",
+                  errno.EPERM: "check its permissions, or choose a location you can write to",
+                  errno.ENOSPC: "free some space, or choose another location"}.get(error.errno)
+        return f"{path}: {reason}" + (f": {advice}" if advice else "")
+    from pydantic import ValidationError
+
+    if isinstance(error, ValidationError):  # its str() starts with "1 validation error for ...": say which field
+        first = error.errors()[0]
+        return f"{'.'.join(str(p) for p in first['loc']) or 'value'}: {first['msg']}"
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
@@ -42,7 +71,8 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from dexter_brain.data import CorpusNotFoundError
     from dexter_brain.raw import RawStoreError
 
-    return (RawStoreError, CorpusNotFoundError, CheckpointError, ContaminationError, FileNotFoundError)
+    # OSError: an output directory that cannot be written (read-only, no permission, a file in the way).
+    return (RawStoreError, CorpusNotFoundError, CheckpointError, ContaminationError, OSError)
 
 
 # --- build -----------------------------------------------------------------------------------------------
@@ -73,7 +103,7 @@ def main_build(argv: list[str] | None = None, prog: str = "build_trm_brain.py") 
                               quick=args.quick, resume=args.resume, scale=args.scale, threads=args.threads,
                               show_progress_bar=show)
     except _known_errors() as exc:
-        return _fail(str(exc))
+        return fail(exc)
     print(format_build_summary(summary))
     return 0
 
@@ -143,7 +173,7 @@ def main_train(argv: list[str] | None = None, prog: str = "train_all_trms") -> i
     try:
         manifest = read_json(args.data / "manifest.json")
     except FileNotFoundError:
-        return _fail(f"no corpus in {args.data} (manifest.json missing): run pipelines/generate_trm_training_data.py")
+        return fail(f"no corpus in {args.data} (manifest.json missing): run pipelines/generate_trm_training_data.py")
     for kind in kinds:
         entry = manifest["corpora"][kind]
         if not entry["splits"]["train"]:
@@ -152,14 +182,18 @@ def main_train(argv: list[str] | None = None, prog: str = "train_all_trms") -> i
         overrides = {"max_steps": args.max_steps} if args.max_steps else {}
         config = None
         if args.config:
-            data = read_json(args.config)
-            data.update(data_dir=str(args.data), out_dir=str(args.models_dir / kind), device=args.device, **overrides)
-            config = TrainConfig.model_validate(data)
+            try:
+                data = read_json(args.config)
+                data.update(data_dir=str(args.data), out_dir=str(args.models_dir / kind), device=args.device,
+                            **overrides)
+                config = TrainConfig.model_validate(data)
+            except (OSError, ValueError) as exc:  # ValueError: broken JSON or a pydantic ValidationError
+                return fail(exc if isinstance(exc, OSError) else f"{args.config}: {error_message(exc)}")
         try:
             r = train_trm(kind, args.data, args.models_dir / kind, config=config, quick=args.quick, seed=args.seed,
                           device=args.device, resume=not args.no_resume, show_progress_bar=show, **overrides)
         except _known_errors() as exc:
-            return _fail(str(exc))
+            return fail(exc)
         print(f"{kind}: {r['steps']} steps in {r['seconds']:.0f} s ({r['examples_per_second']:.0f} examples/s), "
               f"validation {r['primary_metric']} {r['best_metric']:.3f} -> {r['out_dir']}")
     return 0
@@ -181,7 +215,7 @@ def main_chat(argv: list[str] | None = None) -> int:
     try:
         brain = UnifiedConsciousness.from_dir(args.models_dir, device=args.device)
     except _known_errors() + (ValueError,) as exc:
-        return _fail(str(exc))
+        return fail(exc)
     if not args.quiet:
         print("dexter-brain chat: /reset forgets this conversation, /quit leaves.")
     while True:

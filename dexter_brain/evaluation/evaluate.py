@@ -263,6 +263,8 @@ def evaluate_brain(models_dir: str | Path, data_dir: str | Path, *, raw_dir: str
     """
     start = time.perf_counter()
     models_dir, data_dir = Path(models_dir), Path(data_dir)
+    report_dir = Path(out_dir) if out_dir is not None else models_dir
+    report_dir.mkdir(parents=True, exist_ok=True)  # an unwritable place fails now, not after the evaluation
     if show_progress_bar is None:
         show_progress_bar = logger.getEffectiveLevel() <= logging.INFO
     to_calibrate = tuple(k for k in KINDS if (calibrate is None and needs_calibration(models_dir, k)) or calibrate)
@@ -292,7 +294,7 @@ def evaluate_brain(models_dir: str | Path, data_dir: str | Path, *, raw_dir: str
     report["targets"] = targets(report)
     report["command"] = command or f"evaluate_brain({str(models_dir)!r}, {str(data_dir)!r}" + (
         f", raw_dir={str(raw_dir)!r})" if raw_dir is not None else ")")
-    report["plots"] = write_report(report, Path(out_dir) if out_dir is not None else models_dir, plots=plots)
+    report["plots"] = write_report(report, report_dir, plots=plots)
     return report
 
 
