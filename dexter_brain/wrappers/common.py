@@ -154,7 +154,8 @@ class TRMCore:
         if self.infer.num_threads is not None:
             torch.set_num_threads(self.infer.num_threads)
         self.use_carry = use_carry
-        self.carries = carry_store or CarryStore()
+        # Not `carry_store or ...`: an empty store has len 0, so it is falsy, and would be silently replaced.
+        self.carries = carry_store if carry_store is not None else CarryStore.from_config(self.infer)
         self.encoder = Encoder(vocab, model.config.max_query_len, model.config.max_candidate_len)
         self.lock = threading.RLock()
         self.conversations = ConversationLocks()
