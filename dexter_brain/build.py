@@ -21,6 +21,8 @@ KINDS = ("memory", "tool", "reasoning")
 STATE_FILE = "build_state.json"
 QUICK_EVALUATION = dict(max_rows=200, latency_samples=5)
 """With ``quick``: calibrate and evaluate on the first 200 rows of each split, 5 timed calls per method."""
+QUICK_SCALE = 0.2
+"""With ``quick`` and no ``scale``: the embedded sample at a fifth of its default size (mined in seconds)."""
 DEFAULT_SAMPLE_DIR = Path("datasets/raw/sample")
 
 
@@ -65,16 +67,19 @@ class BuildState:
 
 
 def build_settings(raw: str | Path | None, datasets_dir: str | Path, *, device: str = "auto", seed: int = 0,
-                   quick: bool = False, scale: float = 1.0, sample_dir: str | Path = DEFAULT_SAMPLE_DIR) -> dict:
-    """What ``build_state.json`` records of a build: a ``resume`` continues only a build with the same."""
+                   quick: bool = False, scale: float | None = None, sample_dir: str | Path = DEFAULT_SAMPLE_DIR
+                   ) -> dict:
+    """What ``build_state.json`` records of a build: a ``resume`` continues only a build with the same.
+    ``scale`` None is the sample's default size (``QUICK_SCALE`` with ``quick``)."""
     raw_dir = Path(raw) if raw is not None else Path(sample_dir)
+    scale = scale if scale is not None else QUICK_SCALE if quick else 1.0
     return {"raw": str(raw_dir), "sample": raw is None, "scale": scale, "seed": seed, "quick": quick,
             "device": device, "datasets_dir": str(Path(datasets_dir))}
 
 
 def build_brain(raw: str | Path | None = None, datasets_dir: str | Path = "datasets/offline",
                 models_dir: str | Path = "models", *, device: str = "auto", seed: int = 0, quick: bool = False,
-                resume: bool = False, scale: float = 1.0, sample_dir: str | Path = DEFAULT_SAMPLE_DIR,
+                resume: bool = False, scale: float | None = None, sample_dir: str | Path = DEFAULT_SAMPLE_DIR,
                 threads: int | None = None, show_progress_bar: bool | None = None) -> dict:
     """Build the whole brain from a raw directory (or the embedded sample).
 
@@ -84,11 +89,12 @@ def build_brain(raw: str | Path | None = None, datasets_dir: str | Path = "datas
         models_dir: Where the three TRMs, ``report.json`` and ``report.md`` go.
         device: ``auto``, ``cpu`` or ``cuda``.
         seed: Seeds the sample, the split salt, initialisation and data order.
-        quick: A smoke run: a smaller model and a few steps per TRM (``runs.QUICK``), calibration and
-            evaluation on the first rows of each split (``QUICK_EVALUATION``). Checks the pipeline, not quality.
+        quick: A smoke run: the embedded sample at ``QUICK_SCALE`` (unless ``scale`` is given), a smaller model
+            and a few steps per TRM (``runs.QUICK``), calibration and evaluation on the first rows of each split
+            (``QUICK_EVALUATION``). Checks the pipeline, not quality.
         resume: Skip finished stages and continue training from ``last/`` checkpoints.
-        scale: Size of the embedded sample (ignored with ``raw``).
-        threads: CPU threads for torch while training (None: torch's default).
+        scale: Size of the embedded sample (ignored with ``raw``); None: 1.0, or ``QUICK_SCALE`` with ``quick``.
+        threads: CPU threads for torch while training (None: torch's default, or 1 with ``quick``: ``runs.QUICK``).
         sample_dir: Where the embedded sample is generated.
         show_progress_bar: None means on when logging shows INFO.
 
@@ -103,6 +109,7 @@ def build_brain(raw: str | Path | None = None, datasets_dir: str | Path = "datas
     raw_dir = Path(raw) if raw is not None else Path(sample_dir)
     settings = build_settings(raw, datasets_dir, device=device, seed=seed, quick=quick, scale=scale,
                               sample_dir=sample_dir)
+    scale = settings["scale"]
     state = BuildState(models_dir / STATE_FILE, settings, resume)
     # Starting over starts the training over too: the last/ checkpoints belong to the other build.
     resume = resume and not state.is_other_build
@@ -133,7 +140,8 @@ def build_brain(raw: str | Path | None = None, datasets_dir: str | Path = "datas
             shutil.rmtree(models_dir / kind, ignore_errors=True)
         t = time.perf_counter()
         result = train_trm(kind, datasets_dir, models_dir / kind, quick=quick, seed=seed, device=device,
-                           resume=resume, show_progress_bar=show_progress_bar, num_threads=threads)
+                           resume=resume, show_progress_bar=show_progress_bar,
+                           **({"num_threads": threads} if threads is not None else {}))
         summary = {k: result[k] for k in ("steps", "best_metric", "primary_metric", "examples_per_second")}
         state.finish(stage, time.perf_counter() - t, **summary)
         trained[kind] = state.stages[stage]

@@ -21,6 +21,9 @@ KINDS = ("memory", "tool", "reasoning")
 BUILD_EXAMPLE = """example:
   python build_trm_brain.py --quick
   python build_trm_brain.py --raw ../shared/devdata/api_bank --models-dir /tmp/models --device cpu"""
+QUICK_HELP = ("a smoke run that checks the pipeline, not quality: the embedded sample at scale 0.2, a smaller model, "
+              "20 steps per TRM on one thread, calibration and evaluation on 200 rows per split (20-26 s on 2 "
+              "shared CPU cores, no GPU, 2026-12-03)")
 TRAIN_EXAMPLE = """example:
   python -m pipelines.train_all_trms --data datasets/offline --models-dir models --trm tool --quick"""
 CHAT_EXAMPLE = """example:
@@ -85,10 +88,12 @@ def build_parser(prog: str = "build_trm_brain.py") -> argparse.ArgumentParser:
     p.add_argument("--models-dir", type=Path, default=Path("models"), help="where the TRMs and report go")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="training device")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample, split salt and training")
-    p.add_argument("--scale", type=float, default=1.0, help="size of the embedded sample (without --raw)")
-    p.add_argument("--quick", action="store_true", help="a small budget for a smoke run (under a minute)")
+    p.add_argument("--scale", type=float, help="size of the embedded sample, without --raw (default: 1, or 0.2 "
+                   "with --quick)")
+    p.add_argument("--quick", action="store_true", help=QUICK_HELP)
     p.add_argument("--resume", action="store_true", help="continue an interrupted build where it stopped")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice, or 1 with "
+                   "--quick)")
     p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
     return p
 
@@ -156,7 +161,7 @@ def train_parser(prog: str = "train_all_trms") -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation, data order and exploration")
     p.add_argument("--max-steps", type=int, help="optimizer steps (default: the config's)")
     p.add_argument("--config", type=Path, help="a TrainConfig JSON file; explicit flags override it")
-    p.add_argument("--quick", action="store_true", help="a smoke-test budget")
+    p.add_argument("--quick", action="store_true", help="a smoke-test budget: a smaller model, 20 steps, one thread")
     p.add_argument("--no-resume", action="store_true", help="start over instead of resuming from last/")
     p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
     return p

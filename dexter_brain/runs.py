@@ -19,7 +19,9 @@ logger = logging.getLogger(__name__)
 
 # A smoke-test budget (``--quick``): a smaller model, 20 steps of 16 examples and one evaluation of 100, so every
 # TRM trains in seconds on a busy 2-core machine. It checks that the pipeline runs end to end, not quality.
-QUICK = dict(max_steps=20, batch_size=16, eval_every=20, warmup_steps=2, eval_max_examples=100)
+# One thread: the matrices are tiny, and on a machine busy with other jobs the threads torch starts by default
+# spin against them (a quick build trained in 41 s with two threads, 5 s with one; README "Figures").
+QUICK = dict(max_steps=20, batch_size=16, eval_every=20, warmup_steps=2, eval_max_examples=100, num_threads=1)
 QUICK_MODEL = dict(hidden_size=64, num_layers=1, num_improvement_steps=2, num_latent_updates=2)
 # The full budget per TRM: the three together train in about ten minutes on 2 CPU cores at scale 1
 # (benchmarks/train.py); memory sees the most varied examples and gets the most steps.

@@ -6,7 +6,8 @@ subprocesses on the session's tiny brain and the travel fixture:
   as root), a corrupt or wrongly shaped checkpoint, or a run that cannot be resumed, prints exactly one
   ``error: ...`` line naming the path, exits 1, and shows no traceback.
 
-Run: python -m pytest tests/test_cli.py -q   (about a minute: each case starts a Python process)
+Run: python -m pytest tests/test_cli.py -q   (about a minute: each case starts a Python process, one runs a
+whole quick build of the travel fixture)
 """
 
 from __future__ import annotations
@@ -233,3 +234,18 @@ def test_build_resume_after_the_corpus_changed_refuses_to_resume(tiny_brain, oth
     assert error_line(done) == resume_hint(models / "memory" / "last", trained_on, manifest["fingerprint"])
     assert json.loads((models / STATE_FILE).read_text(encoding="utf-8"))["settings"] == settings
 
+
+def test_build_resume_after_other_settings_starts_the_training_over(tiny_brain, tmp_path):
+    raw = make_travel_raw(tmp_path / "raw")
+    data, models = tmp_path / "datasets", tmp_path / "models"
+    shutil.copytree(tiny_brain["models"], models)
+    # The models directory holds another build (here: another seed); --resume must not continue its last/.
+    BuildState(models / STATE_FILE, build_settings(raw, data, seed=1, quick=True), resume=False).finish("generate", 1.0)
+    done = run([BUILD, "--raw", str(raw), "--datasets-dir", str(data), "--models-dir", str(models), "--quick",
+                "--resume", "--quiet"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "the previous build used other settings; starting over" in done.stderr
+    fingerprint = read_json(data / "manifest.json")["fingerprint"]
+    for kind in ("memory", "tool", "reasoning"):
+        meta = read_json(models / kind / "last" / "meta.json")
+        assert meta["corpus_fingerprint"] == fingerprint and meta["step"] == 20  # the quick budget, from step 0
