@@ -1,7 +1,7 @@
 """Build the whole brain in one command: raw data -> corpora -> vocabulary -> three TRMs -> report.
 
 Without ``--raw`` the embedded sample (a fictional user's records) is generated and used. On 2 CPU cores
-the sample builds in about ten minutes; ``--quick`` is a smoke run of well under a minute.
+the sample builds in about ten minutes; ``--quick`` is a smoke run (20-26 s on 2 busy cores, README "Figures").
 
     python build_trm_brain.py                       # the embedded sample
     python build_trm_brain.py --quick               # smoke run

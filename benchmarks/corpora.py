@@ -13,6 +13,7 @@ Run from the repository root (CPU; scale 1 and the devdata take about a minute; 
 and 6 GiB when this was written, far over the target):
 
     python -m benchmarks.corpora --scales 1 20
+    python -m benchmarks.corpora --scales 1 --quiet    # the measurements only
 """
 
 from __future__ import annotations
@@ -110,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cores", type=int, default=2, help="CPU cores each generation run is pinned to")
     parser.add_argument("--devdata", type=Path, default=DEVDATA,
                         help="directory holding the developer raw directories (skipped when absent)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print the measurements only (no line when a sample is generated, no skipped devdata)")
     parser.add_argument("--child", nargs=2, type=Path, metavar=("RAW", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -126,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             if failure is not None:
                 print(f"{label}: skipped, {failure}")
                 continue
-            print(f"{label}: sample generated in {time.perf_counter() - start:.1f} s")
+            if not args.quiet:
+                print(f"{label}: sample generated in {time.perf_counter() - start:.1f} s")
             result = measure(raw, args.cores)
         print(describe(f"{label}, corpora on {args.cores} cores", result))
         measured += "error" not in result
@@ -136,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             result = measure(root, args.cores)
             print(describe(f"devdata {root.name}, corpora on {args.cores} cores", result))
             measured += "error" not in result
-    else:
+    elif not args.quiet:
         print(f"devdata: {args.devdata} not present, skipped")
     return 0 if measured else 1
 

@@ -19,6 +19,10 @@ logger = logging.getLogger(__name__)
 
 KINDS = ("memory", "tool", "reasoning")
 STATE_FILE = "build_state.json"
+QUICK_EVALUATION = dict(max_rows=200, latency_samples=5)
+"""With ``quick``: calibrate and evaluate on the first 200 rows of each split, 5 timed calls per method."""
+QUICK_SCALE = 0.2
+"""With ``quick`` and no ``scale``: the embedded sample at a fifth of its default size (mined in seconds)."""
 DEFAULT_SAMPLE_DIR = Path("datasets/raw/sample")
 
 
@@ -42,7 +46,9 @@ class BuildState:
     def __init__(self, path: Path, settings: dict, resume: bool):
         self.path, self.settings = path, settings
         previous = read_json(path) if path.exists() else None
-        if resume and previous and previous.get("settings") == settings:
+        # The models directory holds a build made with other settings: nothing of it may be resumed.
+        self.is_other_build = bool(previous) and previous.get("settings") != settings
+        if resume and previous and not self.is_other_build:
             self.stages: dict[str, dict] = previous.get("stages", {})
         else:
             if resume and previous:
@@ -60,9 +66,20 @@ class BuildState:
         return round(sum(v.get("seconds", 0.0) for k, v in self.stages.items() if k.startswith(prefix)), 2)
 
 
+def build_settings(raw: str | Path | None, datasets_dir: str | Path, *, device: str = "auto", seed: int = 0,
+                   quick: bool = False, scale: float | None = None, sample_dir: str | Path = DEFAULT_SAMPLE_DIR
+                   ) -> dict:
+    """What ``build_state.json`` records of a build: a ``resume`` continues only a build with the same.
+    ``scale`` None is the sample's default size (``QUICK_SCALE`` with ``quick``)."""
+    raw_dir = Path(raw) if raw is not None else Path(sample_dir)
+    scale = scale if scale is not None else QUICK_SCALE if quick else 1.0
+    return {"raw": str(raw_dir), "sample": raw is None, "scale": scale, "seed": seed, "quick": quick,
+            "device": device, "datasets_dir": str(Path(datasets_dir))}
+
+
 def build_brain(raw: str | Path | None = None, datasets_dir: str | Path = "datasets/offline",
                 models_dir: str | Path = "models", *, device: str = "auto", seed: int = 0, quick: bool = False,
-                resume: bool = False, scale: float = 1.0, sample_dir: str | Path = DEFAULT_SAMPLE_DIR,
+                resume: bool = False, scale: float | None = None, sample_dir: str | Path = DEFAULT_SAMPLE_DIR,
                 threads: int | None = None, show_progress_bar: bool | None = None) -> dict:
     """Build the whole brain from a raw directory (or the embedded sample).
 
@@ -72,10 +89,12 @@ def build_brain(raw: str | Path | None = None, datasets_dir: str | Path = "datas
         models_dir: Where the three TRMs, ``report.json`` and ``report.md`` go.
         device: ``auto``, ``cpu`` or ``cuda``.
         seed: Seeds the sample, the split salt, initialisation and data order.
-        quick: A small budget for smoke runs (well under a minute on 2 cores).
+        quick: A smoke run: the embedded sample at ``QUICK_SCALE`` (unless ``scale`` is given), a smaller model
+            and a few steps per TRM (``runs.QUICK``), calibration and evaluation on the first rows of each split
+            (``QUICK_EVALUATION``). Checks the pipeline, not quality.
         resume: Skip finished stages and continue training from ``last/`` checkpoints.
-        scale: Size of the embedded sample (ignored with ``raw``).
-        threads: CPU threads for torch while training (None: torch's default).
+        scale: Size of the embedded sample (ignored with ``raw``); None: 1.0, or ``QUICK_SCALE`` with ``quick``.
+        threads: CPU threads for torch while training (None: torch's default, or 1 with ``quick``: ``runs.QUICK``).
         sample_dir: Where the embedded sample is generated.
         show_progress_bar: None means on when logging shows INFO.
 
@@ -88,9 +107,12 @@ def build_brain(raw: str | Path | None = None, datasets_dir: str | Path = "datas
     datasets_dir, models_dir = Path(datasets_dir), Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
     raw_dir = Path(raw) if raw is not None else Path(sample_dir)
-    settings = {"raw": str(raw_dir), "sample": raw is None, "scale": scale, "seed": seed, "quick": quick,
-                "device": device, "datasets_dir": str(datasets_dir)}
+    settings = build_settings(raw, datasets_dir, device=device, seed=seed, quick=quick, scale=scale,
+                              sample_dir=sample_dir)
+    scale = settings["scale"]
     state = BuildState(models_dir / STATE_FILE, settings, resume)
+    # Starting over starts the training over too: the last/ checkpoints belong to the other build.
+    resume = resume and not state.is_other_build
 
     if not state.done("generate"):
         t = time.perf_counter()
@@ -118,7 +140,8 @@ def build_brain(raw: str | Path | None = None, datasets_dir: str | Path = "datas
             shutil.rmtree(models_dir / kind, ignore_errors=True)
         t = time.perf_counter()
         result = train_trm(kind, datasets_dir, models_dir / kind, quick=quick, seed=seed, device=device,
-                           resume=resume, show_progress_bar=show_progress_bar, num_threads=threads)
+                           resume=resume, show_progress_bar=show_progress_bar,
+                           **({"num_threads": threads} if threads is not None else {}))
         summary = {k: result[k] for k in ("steps", "best_metric", "primary_metric", "examples_per_second")}
         state.finish(stage, time.perf_counter() - t, **summary)
         trained[kind] = state.stages[stage]
@@ -129,13 +152,13 @@ def build_brain(raw: str | Path | None = None, datasets_dir: str | Path = "datas
 
         if not state.done("calibrate"):
             t = time.perf_counter()
-            calibrate_brain(models_dir, datasets_dir)
+            calibrate_brain(models_dir, datasets_dir, max_rows=QUICK_EVALUATION["max_rows"] if quick else None)
             state.finish("calibrate", time.perf_counter() - t)
         t = time.perf_counter()
         build_seconds = {"generate": state.seconds("generate"), "train": state.seconds("train."),
                          "calibrate": state.seconds("calibrate")}
         report = evaluate_brain(models_dir, datasets_dir, build_seconds=build_seconds,
-                                show_progress_bar=show_progress_bar)
+                                show_progress_bar=show_progress_bar, **(QUICK_EVALUATION if quick else {}))
         state.finish("evaluate", time.perf_counter() - t)
 
     return {

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from dexter_brain.checkpoint import SCORER, save_checkpoint, scorer_state
+from dexter_brain.checkpoint import SCORER, CheckpointError, read_meta, save_checkpoint, scorer_state
 from dexter_brain.training import TrainState
 
 logger = logging.getLogger(__name__)
@@ -130,6 +130,10 @@ class ProgressBar(_Base):
         self.bar.close()
 
 
+class ResumeError(CheckpointError):
+    """``last/`` cannot be resumed: trained on another corpus, or for a model of another shape."""
+
+
 class Checkpointer(_Base):
     """Writes ``best`` (validation metric), ``best_loss`` and ``last`` (with training state) under
     ``out_dir``, and restores ``last`` at the start of a run when it exists (resume). ``last`` is written at
@@ -144,11 +148,26 @@ class Checkpointer(_Base):
     def on_train_start(self, state: TrainState) -> None:
         last = self.out_dir / "last"
         if self.resume and (last / "train_state.json").exists():
-            scalars = json.loads((last / "train_state.json").read_text(encoding="utf-8"))
-            state.model.load_state_dict(load_file(str(last / "model.safetensors")), strict=True)
-            state.restore(load_file(str(last / "train_state.safetensors")), scalars)
+            self._check_resumable(last)
+            try:
+                scalars = json.loads((last / "train_state.json").read_text(encoding="utf-8"))
+                state.model.load_state_dict(load_file(str(last / "model.safetensors")), strict=True)
+                state.restore(load_file(str(last / "train_state.safetensors")), scalars)
+            except (RuntimeError, KeyError, ValueError) as exc:  # another model size, or another optimizer state
+                raise ResumeError(f"{last / 'model.safetensors'}: the run in {last} does not fit the model "
+                                  f"being trained ({str(exc).splitlines()[0]}): start afresh (train: "
+                                  f"--no-resume; build: without --resume)") from exc
             self._saved_at = state.step
             logger.info("Resuming from %s at step %d", last, state.step)
+
+    def _check_resumable(self, last: Path) -> None:
+        """``last/`` must be intact (every file's sha256) and trained on this corpus, or nothing resumes."""
+        meta = read_meta(last)
+        trained_on, training_on = meta.get("corpus_fingerprint"), self.meta.get("corpus_fingerprint")
+        if trained_on != training_on:
+            raise ResumeError(f"{last} was trained on another corpus (fingerprint {str(trained_on)[:12]}, this "
+                              f"corpus {str(training_on)[:12]}): start afresh (train: --no-resume; build: without "
+                              f"--resume), or train into another --models-dir")
 
     def _meta(self, state: TrainState, which: str) -> dict:
         return {**self.meta, "which": which, "step": state.step, "epoch": state.epoch,

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 from pathlib import Path
@@ -20,6 +21,9 @@ KINDS = ("memory", "tool", "reasoning")
 BUILD_EXAMPLE = """example:
   python build_trm_brain.py --quick
   python build_trm_brain.py --raw ../shared/devdata/api_bank --models-dir /tmp/models --device cpu"""
+QUICK_HELP = ("a smoke run that checks the pipeline, not quality: the embedded sample at scale 0.2, a smaller model, "
+              "20 steps per TRM on one thread, calibration and evaluation on 200 rows per split (20-26 s on 2 "
+              "shared CPU cores, no GPU, 2026-12-03)")
 TRAIN_EXAMPLE = """example:
   python -m pipelines.train_all_trms --data datasets/offline --models-dir models --trm tool --quick"""
 CHAT_EXAMPLE = """example:
@@ -31,9 +35,37 @@ def _setup_logging(quiet: bool) -> bool | None:
     return False if quiet else None
 
 
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+def fail(error: BaseException | str) -> int:
+    """Print a command's one ``error: ...`` line and return the exit code 1. Progress bars still open (the
+    error stopped their loop) are closed first, so no fragment of a bar shares the line."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
+    sys.stdout.flush()
+    print(f"error: {error if isinstance(error, str) else error_message(error)}", file=sys.stderr, flush=True)
     return 1
+
+
+
+def error_message(error: BaseException) -> str:
+    """One line for an error a command reports: an OSError names its path and says what to do."""
+    if isinstance(error, OSError) and error.filename is not None:
+        path = str(error.filename) + (f" -> {error.filename2}" if error.filename2 is not None else "")
+        reason = error.strerror or type(error).__name__
+        advice = {errno.ENOTDIR: "a part of the path is a file, not a directory: choose another location",
+                  errno.EROFS: "the file system is read-only: choose a location you can write to",
+                  errno.EACCES: "check its permissions, or choose a location you can write to",
+                  errno.EPERM: "check its permissions, or choose a location you can write to",
+                  errno.ENOSPC: "free some space, or choose another location"}.get(error.errno)
+        return f"{path}: {reason}" + (f": {advice}" if advice else "")
+    from pydantic import ValidationError
+
+    if isinstance(error, ValidationError):  # its str() starts with "1 validation error for ...": say which field
+        first = error.errors()[0]
+        return f"{'.'.join(str(p) for p in first['loc']) or 'value'}: {first['msg']}"
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
@@ -42,7 +74,8 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from dexter_brain.data import CorpusNotFoundError
     from dexter_brain.raw import RawStoreError
 
-    return (RawStoreError, CorpusNotFoundError, CheckpointError, ContaminationError, FileNotFoundError)
+    # OSError: an output directory that cannot be written (read-only, no permission, a file in the way).
+    return (RawStoreError, CorpusNotFoundError, CheckpointError, ContaminationError, OSError)
 
 
 # --- build -----------------------------------------------------------------------------------------------
@@ -55,10 +88,12 @@ def build_parser(prog: str = "build_trm_brain.py") -> argparse.ArgumentParser:
     p.add_argument("--models-dir", type=Path, default=Path("models"), help="where the TRMs and report go")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="training device")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample, split salt and training")
-    p.add_argument("--scale", type=float, default=1.0, help="size of the embedded sample (without --raw)")
-    p.add_argument("--quick", action="store_true", help="a small budget for a smoke run (under a minute)")
+    p.add_argument("--scale", type=float, help="size of the embedded sample, without --raw (default: 1, or 0.2 "
+                   "with --quick)")
+    p.add_argument("--quick", action="store_true", help=QUICK_HELP)
     p.add_argument("--resume", action="store_true", help="continue an interrupted build where it stopped")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own choice, or 1 with "
+                   "--quick)")
     p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
     return p
 
@@ -73,7 +108,7 @@ def main_build(argv: list[str] | None = None, prog: str = "build_trm_brain.py") 
                               quick=args.quick, resume=args.resume, scale=args.scale, threads=args.threads,
                               show_progress_bar=show)
     except _known_errors() as exc:
-        return _fail(str(exc))
+        return fail(exc)
     print(format_build_summary(summary))
     return 0
 
@@ -126,7 +161,7 @@ def train_parser(prog: str = "train_all_trms") -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation, data order and exploration")
     p.add_argument("--max-steps", type=int, help="optimizer steps (default: the config's)")
     p.add_argument("--config", type=Path, help="a TrainConfig JSON file; explicit flags override it")
-    p.add_argument("--quick", action="store_true", help="a smoke-test budget")
+    p.add_argument("--quick", action="store_true", help="a smoke-test budget: a smaller model, 20 steps, one thread")
     p.add_argument("--no-resume", action="store_true", help="start over instead of resuming from last/")
     p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
     return p
@@ -143,7 +178,7 @@ def main_train(argv: list[str] | None = None, prog: str = "train_all_trms") -> i
     try:
         manifest = read_json(args.data / "manifest.json")
     except FileNotFoundError:
-        return _fail(f"no corpus in {args.data} (manifest.json missing): run pipelines/generate_trm_training_data.py")
+        return fail(f"no corpus in {args.data} (manifest.json missing): run pipelines/generate_trm_training_data.py")
     for kind in kinds:
         entry = manifest["corpora"][kind]
         if not entry["splits"]["train"]:
@@ -152,14 +187,18 @@ def main_train(argv: list[str] | None = None, prog: str = "train_all_trms") -> i
         overrides = {"max_steps": args.max_steps} if args.max_steps else {}
         config = None
         if args.config:
-            data = read_json(args.config)
-            data.update(data_dir=str(args.data), out_dir=str(args.models_dir / kind), device=args.device, **overrides)
-            config = TrainConfig.model_validate(data)
+            try:
+                data = read_json(args.config)
+                data.update(data_dir=str(args.data), out_dir=str(args.models_dir / kind), device=args.device,
+                            **overrides)
+                config = TrainConfig.model_validate(data)
+            except (OSError, ValueError) as exc:  # ValueError: broken JSON or a pydantic ValidationError
+                return fail(exc if isinstance(exc, OSError) else f"{args.config}: {error_message(exc)}")
         try:
             r = train_trm(kind, args.data, args.models_dir / kind, config=config, quick=args.quick, seed=args.seed,
                           device=args.device, resume=not args.no_resume, show_progress_bar=show, **overrides)
         except _known_errors() as exc:
-            return _fail(str(exc))
+            return fail(exc)
         print(f"{kind}: {r['steps']} steps in {r['seconds']:.0f} s ({r['examples_per_second']:.0f} examples/s), "
               f"validation {r['primary_metric']} {r['best_metric']:.3f} -> {r['out_dir']}")
     return 0
@@ -181,7 +220,7 @@ def main_chat(argv: list[str] | None = None) -> int:
     try:
         brain = UnifiedConsciousness.from_dir(args.models_dir, device=args.device)
     except _known_errors() + (ValueError,) as exc:
-        return _fail(str(exc))
+        return fail(exc)
     if not args.quiet:
         print("dexter-brain chat: /reset forgets this conversation, /quit leaves.")
     while True:
@@ -203,11 +242,12 @@ def main_chat(argv: list[str] | None = None) -> int:
 
 
 def render_turn(result: dict) -> str:
+    """One turn of ``process_input`` as the chat prints it: up to three memories, the tool, the plan, the reply."""
     lines = []
-    memories = result.get("memories") or {}
-    for m in (memories.get("memories") or [])[:3]:
+    for m in (result.get("memories") or [])[:3]:  # the memories kept (empty when memory abstained)
         lines.append(f"  memory  {m['score']:.2f}  {m['text'][:90]}  [{m['source']}]")
-    if memories.get("abstain"):
+    memory = result.get("memory")  # the full retrieve result, None without a memory TRM
+    if memory is not None and memory["abstain"]:
         lines.append("  memory  (nothing relevant stored)")
     tool = result.get("tool")
     if tool:

@@ -1,5 +1,6 @@
 """Configs, one per job: ``ModelConfig`` (architecture, saved with the weights), ``TrainConfig`` (optimiser,
-schedule, curriculum, callbacks; embeds a ModelConfig) and ``InferConfig`` (device, halting, batch size).
+schedule, curriculum, callbacks; embeds a ModelConfig) and ``InferConfig`` (device, halting, batch size,
+carry limits).
 
 All are frozen pydantic models that reject unknown keys, saved and loaded as JSON.
 """
@@ -234,3 +235,13 @@ class InferConfig(_Config):
     """Batch size for the ``*_many`` calls."""
     num_threads: int | None = Field(default=None, ge=1)
     """If set, ``torch.set_num_threads`` at load (process-wide; None leaves the host's setting alone)."""
+    carry_max_in_memory: int = Field(default=1024, ge=1)
+    """Conversations whose carry stays in memory; the least recently used beyond this spill to
+    ``carry_path``, or are dropped when there is none (a warning is logged the first time)."""
+    carry_max_conversations: int = Field(default=100_000, ge=1)
+    """Retention: the most conversations kept in all, in memory and spilled (the least recently used go)."""
+    carry_max_age_seconds: float | None = Field(default=30 * 24 * 3600, gt=0)
+    """Retention, in seconds: a carry untouched for longer is dropped (default 30 days; None: no limit)."""
+    carry_path: Path | None = None
+    """SQLite file (created if missing) where carries beyond ``carry_max_in_memory`` spill; one per TRM.
+    None keeps carries in memory only."""

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 
 
+# The process umask, read once at import: reading it means setting it, which would race with other threads
+# creating files. Files and directories made through mkstemp/mkdtemp get the mode the umask would give them.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -61,6 +63,15 @@ def fsync_directory(directory: str | Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def make_temp_dir(parent: str | Path, prefix: str) -> Path:
+    """``tempfile.mkdtemp`` in ``parent``, with the mode a plain ``mkdir`` would give (mkdtemp makes it
+    owner-only, and a directory later renamed into place, such as a checkpoint, would keep that mode and
+    lock out other users of the models)."""
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
+    os.chmod(tmp, 0o777 & ~_UMASK)
+    return tmp
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -19,8 +19,13 @@ from dexter_brain.training import Trainer, init_distributed
 
 logger = logging.getLogger(__name__)
 
-# A smoke-test budget: every TRM trains for seconds, not minutes.
-QUICK = dict(max_steps=40, batch_size=32, eval_every=20, warmup_steps=5, eval_max_examples=300)
+# A smoke-test budget (``--quick``): a smaller model, 20 steps of 16 examples and one evaluation of 100, so every
+# TRM trains in seconds on a busy 2-core machine. It checks that the pipeline runs end to end, not quality.
+# One thread: the matrices are tiny, and on a machine busy with other jobs the threads torch starts by default
+# spin against them (a quick build trained in 41 s with two threads, 5 s with one; README "Figures").
+QUICK = dict(max_steps=20, batch_size=16, eval_every=20, warmup_steps=2, eval_max_examples=100, num_threads=1,
+             early_stopping_patience=0)
+QUICK_MODEL = dict(hidden_size=64, num_layers=1, num_improvement_steps=2, num_latent_updates=2)
 EPOCHS = 4
 """The residual's budget: this many passes over the training rows (bounded by STEP_RANGE), evaluated four
 times, stopping early after two evaluations without improvement. It starts at the floor, so it needs
@@ -42,9 +47,11 @@ def budget(rows: int, batch_size: int) -> dict:
 def default_train_config(kind: TrmKind, data_path: str | Path, out_dir: str | Path, *, quick: bool = False,
                          seed: int = 0, device: str = "auto", model_overrides: dict | None = None,
                          **overrides) -> TrainConfig:
-    """The TrainConfig ``train_trm`` uses: default model sizes (``model_overrides`` changes them),
-    dimensions read from the corpus, ``overrides`` for TrainConfig fields."""
+    """The TrainConfig ``train_trm`` uses: default model sizes (``QUICK_MODEL`` with ``quick``;
+    ``model_overrides`` changes them), dimensions read from the corpus, ``overrides`` for TrainConfig fields."""
     data_path = Path(data_path)
+    if quick:
+        model_overrides = {**QUICK_MODEL, **(model_overrides or {})}
     manifest = read_json(data_path / "manifest.json")
     train = load_split(data_path, kind, "train")
     model = ModelConfig.default(kind, vocab_size=manifest["vocab"]["vocab_size"],
@@ -72,7 +79,7 @@ def train_trm(trm_type: TrmKind, data_path: str | Path = "datasets/offline", out
         data_path: Corpus directory written by ``generate_corpora``.
         out_dir: Where checkpoints go; defaults to ``models/<trm_type>``.
         config: A full TrainConfig (overrides every other choice).
-        quick: A smoke-test budget (seconds per TRM).
+        quick: A smoke-test budget (``QUICK``, ``QUICK_MODEL``: seconds per TRM).
         seed: Seeds initialisation, data order and exploration.
         device: ``auto``, ``cpu`` or ``cuda``.
         resume: Continue from ``out_dir/last`` when it exists.

@@ -18,6 +18,8 @@ import logging
 import sys
 from pathlib import Path
 
+from dexter_brain.cli import fail
+
 logger = logging.getLogger(__name__)
 
 KINDS = ("memory", "tool", "reasoning")
@@ -70,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     error = check_inputs(args.models_dir, args.datasets_dir, args.raw)
     if error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return fail(error)
     from dexter_brain.checkpoint import CheckpointError
     from dexter_brain.evaluation import evaluate_brain
     from dexter_brain.evaluation.report import headline
@@ -84,9 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                                 latency_samples=args.latency_samples, calibrate=args.calibrate,
                                 plots=not args.no_plots, num_threads=args.threads,
                                 command=command.strip())
-    except (CheckpointError, RawStoreError, FileNotFoundError) as exc:
-        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 1
+    except (CheckpointError, RawStoreError, OSError) as exc:
+        return fail(exc)
     met = sum(t["met"] for t in report["targets"])
     print("\n".join(headline(report)))
     print(f"{met} of {len(report['targets'])} targets met; evaluated in {report['build_seconds']['evaluate']:.0f} s; "

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from dexter_brain.corpora import (
     CorpusSettings, MemoryExample, ReasoningExample, ToolExample, check_contamination, generate_corpora,
 )
+from dexter_brain.cli import fail
 from dexter_brain.corpora.split import ContaminationError
 from dexter_brain.io import read_jsonl
 from dexter_brain.raw import RawStoreError
@@ -190,9 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as error:
         print(_one_line(error, str(args.config) if args.config else "flags"), file=sys.stderr)
         return 1
-    except (RawStoreError, FileNotFoundError, ValueError, OSError) as error:
-        print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
-        return 1
+    except (RawStoreError, ValueError, OSError) as error:
+        return fail(error)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ Run: python -m pytest tests/test_carry.py -q
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -21,7 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import torch
 
-from dexter_brain import CarryStore, MemoryTRM, ReasoningTRM, ToolTRM
+from dexter_brain import CarryStore, MemoryTRM, ReasoningTRM, ToolTRM, UnifiedConsciousness
+from dexter_brain.config import InferConfig
 
 KINDS = ("memory", "tool", "reasoning")
 WRAPPERS = {"memory": MemoryTRM, "tool": ToolTRM, "reasoning": ReasoningTRM}
@@ -162,6 +164,40 @@ def test_load_rejects_a_missing_or_foreign_file(tmp_path):
 def test_bad_limits_are_rejected():
     with pytest.raises(ValueError, match="max_in_memory and max_conversations must be at least 1"):
         CarryStore(max_in_memory=0)
+
+
+def test_the_first_drop_of_each_kind_is_logged_once(caplog):
+    clock = FakeClock()
+    store = CarryStore(max_in_memory=2, max_conversations=3, max_age_seconds=60, clock=clock)
+    with caplog.at_level(logging.WARNING, logger="dexter_brain.wrappers.carry"):
+        for cid in "abcd":  # "a" and then "b" leave memory, with no file to spill to
+            store.put(cid, *state(0))
+        clock.now += 61
+        assert store.get("d") is None  # too old
+        store.put("e", *state(0))
+    assert [r.getMessage() for r in caplog.records] == [
+        "carry of conversation 'a' dropped: more than 2 conversations are held in memory and there is no spill "
+        "file (InferConfig.carry_max_in_memory, carry_path); its next call starts afresh. Later drops of this kind "
+        "are not logged.",
+        "carry of conversation 'd' dropped: it was not used for more than 60 s (InferConfig.carry_max_age_seconds); "
+        "its next call starts afresh. Later drops of this kind are not logged."]
+
+
+def test_retention_by_count_with_a_file_is_logged(tmp_path, caplog):
+    store = CarryStore(max_in_memory=1, max_conversations=2, path=tmp_path / "carries.db")
+    with caplog.at_level(logging.WARNING, logger="dexter_brain.wrappers.carry"):
+        for cid in "abc":
+            store.put(cid, *state(0))
+    assert len(store) == 2 and store.get("a") is None
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["carry of conversation 'a' dropped"]
+    assert "more than 2 conversations are held (InferConfig.carry_max_conversations)" in caplog.text
+
+
+def test_infer_config_defaults_are_the_stores_defaults():
+    config, store = InferConfig(), CarryStore()
+    assert (config.carry_max_in_memory, config.carry_max_conversations, config.carry_max_age_seconds,
+            config.carry_path) == (store.max_in_memory, store.max_conversations, store.max_age_seconds, store.path)
+    assert (store.max_in_memory, store.max_conversations, store.max_age_seconds) == (1024, 100_000, 30 * 24 * 3600)
 
 
 # --- the wrappers' carry ----------------------------------------------------------------------------------
@@ -315,3 +351,41 @@ def test_batches_with_the_same_conversations_in_opposite_order_do_not_deadlock(t
             last, since = sum(finished.values()), time.monotonic()
         time.sleep(0.05)
     assert not any(t.is_alive() for t in threads), f"deadlock after {dict(finished)} calls"
+
+
+# --- carry limits set by the user ----------------------------------------------------------------------------
+def test_infer_config_sets_the_carry_limits_of_a_wrapper(tiny_brain, tmp_path):
+    config = InferConfig(carry_max_in_memory=2, carry_max_conversations=3, carry_max_age_seconds=600,
+                         carry_path=tmp_path / "tool.carry.sqlite")
+    tool = load(tiny_brain, "tool", infer_config=config)
+    for cid in ["c1", "c2", "c3", "c4"]:
+        tool.select_tool("play some music", available_tools=TOOLS, conversation_id=cid)
+    store = tool.core.carries
+    assert (store.max_in_memory, store.max_conversations, store.max_age_seconds) == (2, 3, 600)
+    assert store.conversations() == ["c3", "c4", "c2"]  # c1 went by count; c2 waits in the file
+    spilled = sqlite3.connect(tmp_path / "tool.carry.sqlite").execute("SELECT conversation_id FROM carries")
+    assert [r[0] for r in spilled] == ["c2"]
+
+
+def test_a_given_store_is_used_even_when_empty(tiny_brain):
+    store = CarryStore(max_in_memory=5)
+    tool = load(tiny_brain, "tool", carry_store=store)
+    tool.select_tool("play some music", available_tools=TOOLS, conversation_id="c1")
+    assert tool.core.carries is store and store.conversations() == ["c1"]
+
+
+def test_from_dir_spills_each_trms_carries_to_its_own_file(tiny_brain, tmp_path):
+    brain = UnifiedConsciousness.from_dir(tiny_brain["models"], device="cpu", carry_dir=tmp_path / "carries",
+                                          infer_config=InferConfig(carry_max_in_memory=1))
+    for cid in ["c1", "c2"]:
+        brain.process("What did I buy from John Lewis?", conversation_id=cid)
+    assert sorted(p.name for p in (tmp_path / "carries").iterdir()) == [
+        "memory.carry.sqlite", "reasoning.carry.sqlite", "tool.carry.sqlite"]
+    for kind in ("memory", "tool"):
+        store = getattr(brain, kind).core.carries
+        assert store.max_in_memory == 1 and store.path == tmp_path / "carries" / f"{kind}.carry.sqlite"
+        spilled = sqlite3.connect(store.path).execute("SELECT conversation_id FROM carries").fetchall()
+        assert spilled == [("c1",)]  # kept on disk, not dropped
+    with pytest.raises(ValueError, match="give from_dir\\(carry_dir=...\\) instead"):
+        UnifiedConsciousness.from_dir(tiny_brain["models"], device="cpu",
+                                      infer_config=InferConfig(carry_path=tmp_path / "one.sqlite"))

@@ -7,9 +7,13 @@ Run: python -m pytest tests/test_checkpoint.py -q   (a few seconds)
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import pickle
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +22,9 @@ from safetensors.torch import load_file
 
 from conftest import TINY_MODEL, TINY_TRAIN, train_tiny
 from dexter_brain import __version__
-from dexter_brain.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint, save_checkpoint
+from dexter_brain.checkpoint import (
+    META, CheckpointError, load_checkpoint, read_meta, resolve_checkpoint, save_checkpoint, write_checkpoint_file,
+)
 from dexter_brain.config import ModelConfig
 from dexter_brain.data import load_split
 from dexter_brain.io import dump_json
@@ -65,7 +71,9 @@ def test_save_load_round_trip_is_exact(vocab, tmp_path):
     assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in model.state_dict().items())
     assert loaded_vocab.model_proto == vocab.model_proto
     assert featurizer == FEATURIZER
-    assert meta == {"step": 3, "seed": 0, "package_version": __version__, "torch_version": torch.__version__}
+    files = {name: hashlib.sha256((directory / name).read_bytes()).hexdigest() for name in CHECKPOINT_FILES - {META}}
+    assert meta == {"step": 3, "seed": 0, "package_version": __version__, "torch_version": torch.__version__,
+                    "files": files}
     assert {p.name for p in directory.iterdir()} == CHECKPOINT_FILES
 
 
@@ -135,22 +143,24 @@ def test_a_failed_write_keeps_the_previous_checkpoint_whole(vocab, tmp_path):
 
 
 # --- located errors -----------------------------------------------------------------------------------------
+# Each break is recorded in meta.json (write_checkpoint_file), so that the check it aims at is reached rather
+# than the sha256 check that every changed file would fail first.
 def _break(directory: Path, how: str) -> None:
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     if how == "missing meta":
         (directory / "meta.json").unlink()
     elif how == "unknown config key":
-        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-        (directory / "config.json").write_text(json.dumps({**config, "hiden_size": 3}), encoding="utf-8")
+        write_checkpoint_file(directory, "config.json", {**config, "hiden_size": 3})
     elif how == "vocab mismatch":
-        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-        (directory / "config.json").write_text(json.dumps({**config, "vocab_size": 999}), encoding="utf-8")
+        write_checkpoint_file(directory, "config.json", {**config, "vocab_size": 999})
     elif how == "corrupt weights":
-        (directory / "model.safetensors").write_bytes(b"not a safetensors file")
+        write_checkpoint_file(directory, "model.safetensors", b"not a safetensors file")
     elif how == "weights of another shape":
-        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-        (directory / "config.json").write_text(json.dumps({**config, "hidden_size": 16}), encoding="utf-8")
+        write_checkpoint_file(directory, "config.json", {**config, "hidden_size": 16})
     elif how == "corrupt tokenizer":
-        (directory / "tokenizer.model").write_bytes(b"garbage")
+        write_checkpoint_file(directory, "tokenizer.model", b"garbage")
+    elif how == "featurizer not an object":
+        write_checkpoint_file(directory, "featurizer.json", "[]")
 
 
 @pytest.mark.parametrize("how, message", [
@@ -160,6 +170,7 @@ def _break(directory: Path, how: str) -> None:
     ("corrupt weights", "{d}/model.safetensors: cannot read weights:"),
     ("weights of another shape", "{d}/model.safetensors: weights do not match config.json:"),
     ("corrupt tokenizer", "{d}/tokenizer.model: not a valid vocabulary:"),
+    ("featurizer not an object", "{d}/featurizer.json: expected a JSON object, got list"),
 ])
 def test_a_broken_checkpoint_gives_a_located_error(vocab, tmp_path, how, message):
     directory = save(tmp_path / "ckpt", tiny_model(vocab), vocab)
@@ -181,6 +192,134 @@ def test_a_training_directory_resolves_to_its_best_checkpoint(vocab, tmp_path):
     save(tmp_path / "run" / "best", tiny_model(vocab), vocab)
     assert resolve_checkpoint(tmp_path / "run") == tmp_path / "run" / "best"
     assert load_checkpoint(tmp_path / "run")[4] == tmp_path / "run" / "best"
+
+
+# --- sha256 of every file --------------------------------------------------------------------------------------
+def flip_bytes(path: Path, count: int = 1000) -> None:
+    """Invert ``count`` bytes in the middle of the file (inside the tensor data of a safetensors file)."""
+    data = bytearray(path.read_bytes())
+    start = len(data) // 2 - count // 2
+    data[start:start + count] = bytes(b ^ 0xFF for b in data[start:start + count])
+    path.write_bytes(bytes(data))
+
+
+def test_flipped_bytes_in_the_weights_are_refused(vocab, tmp_path):
+    directory = save(tmp_path / "ckpt", tiny_model(vocab, "tool"), vocab)
+    flip_bytes(directory / "model.safetensors")
+    load_file(str(directory / "model.safetensors"))  # still a well-formed file: only the checksum can tell
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(directory)
+    assert str(err.value) == (f"{directory}/model.safetensors: its sha256 differs from the one recorded in meta.json "
+                              f"(the file is corrupt or was changed after the checkpoint was written): restore it or "
+                              f"rebuild it (python build_trm_brain.py)")
+
+
+@pytest.mark.parametrize("name", sorted(CHECKPOINT_FILES - {META}) + ["calibration.json"])
+def test_a_change_to_any_recorded_file_is_refused_naming_it(vocab, tmp_path, name):
+    directory = save(tmp_path / "ckpt", tiny_model(vocab), vocab)
+    if name == "calibration.json":
+        write_checkpoint_file(directory, name, {"temperature": 1.5})
+    load_checkpoint(directory)
+    with open(directory / name, "ab") as f:
+        f.write(b" ")
+    with pytest.raises(CheckpointError, match=f"^{directory / name}: its sha256 differs"):
+        load_checkpoint(directory)
+
+
+def test_a_recorded_file_that_is_missing_is_refused(vocab, tmp_path):
+    directory = save(tmp_path / "ckpt", tiny_model(vocab), vocab)
+    write_checkpoint_file(directory, "calibration.json", {"temperature": 1.5})
+    (directory / "calibration.json").unlink()
+    with pytest.raises(CheckpointError, match=f"^{directory / 'calibration.json'}: listed in meta.json but cannot "
+                                              f"be read"):
+        load_checkpoint(directory)
+
+
+def test_a_file_the_sdk_reads_must_be_recorded(vocab, tmp_path):
+    directory = save(tmp_path / "ckpt", tiny_model(vocab), vocab)
+    (directory / "calibration.json").write_text('{"temperature": 9.0}', encoding="utf-8")  # not through the helper
+    with pytest.raises(CheckpointError, match=f"^{directory / 'calibration.json'}: not recorded in meta.json"):
+        load_checkpoint(directory)
+    (directory / "notes.txt").write_text("a file the SDK never reads is left alone", encoding="utf-8")
+    (directory / "calibration.json").unlink()
+    load_checkpoint(directory)
+
+
+def test_a_checkpoint_without_the_record_is_refused_with_a_rebuild_message(vocab, tmp_path):
+    directory = save(tmp_path / "ckpt", tiny_model(vocab), vocab)
+    meta = json.loads((directory / META).read_text(encoding="utf-8"))
+    del meta["files"]
+    (directory / META).write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(directory)
+    assert str(err.value) == (f"{directory / META} records no sha256 of the checkpoint's files (written by an earlier "
+                              f"version of dexter-brain): rebuild it (python build_trm_brain.py)")
+
+
+def test_write_checkpoint_file_adds_a_file_and_its_record_and_keeps_the_rest(vocab, tmp_path):
+    directory = save(tmp_path / "ckpt", tiny_model(vocab), vocab)
+    before = {p.name: p.read_bytes() for p in directory.iterdir() if p.name != META}
+    path = write_checkpoint_file(directory, "calibration.json", {"temperature": 1.5, "abstain_below": 0.1})
+    assert path == directory / "calibration.json"
+    assert json.loads(path.read_text(encoding="utf-8")) == {"temperature": 1.5, "abstain_below": 0.1}
+    assert {p.name: p.read_bytes() for p in directory.iterdir() if p.name not in (META, path.name)} == before
+    record = read_meta(directory)["files"]
+    assert record == {name: hashlib.sha256((directory / name).read_bytes()).hexdigest()
+                      for name in [*before, path.name]}
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]  # no temporary directory left
+    write_checkpoint_file(directory, "calibration.json", {"temperature": 2.0})  # replacing keeps the record true
+    load_checkpoint(directory)
+    with pytest.raises(ValueError, match="name must be a file name other than meta.json"):
+        write_checkpoint_file(directory, META, {})
+
+
+def test_write_checkpoint_file_refuses_a_corrupt_checkpoint(vocab, tmp_path):
+    directory = save(tmp_path / "ckpt", tiny_model(vocab), vocab)
+    flip_bytes(directory / "model.safetensors", 10)
+    with pytest.raises(CheckpointError, match="model.safetensors: its sha256 differs"):
+        write_checkpoint_file(directory, "calibration.json", {"temperature": 1.5})
+    assert not (directory / "calibration.json").exists()
+
+
+def test_resuming_from_a_corrupt_last_checkpoint_is_refused(tiny_brain, tmp_path):
+    out = tmp_path / "tool"
+    shutil.copytree(tiny_brain["models"] / "tool", out)
+    flip_bytes(out / "last" / "train_state.safetensors", 100)
+    with pytest.raises(CheckpointError, match=f"^{out / 'last' / 'train_state.safetensors'}: its sha256 differs"):
+        train_tiny("tool", tiny_brain["data"], out, max_steps=10, warmup_steps=2)
+
+
+# --- modes -----------------------------------------------------------------------------------------------------
+def modes(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mode & 0o777 for p in sorted(root.rglob("*"))}
+
+
+# A process with its own umask (set before Python starts, as a service manager would) writes a checkpoint, adds
+# a file to it and writes a JSON file through dexter_brain.io.
+CHILD = """
+import sys
+from pathlib import Path
+from dexter_brain.checkpoint import load_checkpoint, save_checkpoint, write_checkpoint_file
+from dexter_brain.io import write_json
+model, vocab, featurizer, meta, _ = load_checkpoint(sys.argv[1])
+out = Path(sys.argv[2])
+save_checkpoint(out / "models" / "best", model, meta=meta, tokenizer=vocab.model_proto, featurizer=featurizer)
+write_checkpoint_file(out / "models" / "best", "calibration.json", {"temperature": 1.0})
+write_json(out / "report" / "report.json", {})
+"""
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_created_directories_and_files_follow_the_umask(vocab, tmp_path, umask):
+    source = save(tmp_path / "source", tiny_model(vocab), vocab)
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-c", CHILD, str(source), str(out)], capture_output=True, text=True,
+                          umask=umask, timeout=120, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert done.returncode == 0, done.stderr[-2000:]
+    directory, file = 0o777 & ~umask, 0o666 & ~umask
+    assert modes(out) == {"models": directory, "models/best": directory, "report": directory,
+                          "report/report.json": file,
+                          **{f"models/best/{name}": file for name in CHECKPOINT_FILES | {"calibration.json"}}}
 
 
 # --- no pickle -----------------------------------------------------------------------------------------------

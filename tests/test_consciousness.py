@@ -270,7 +270,7 @@ def test_composed_by_hand_with_one_part(tiny_brain):
 @pytest.mark.parametrize("setup, message", [
     ("missing", "models directory not found: {models}"),
     ("empty", "{models} holds no TRM checkpoint: expected memory/, tool/ or reasoning/"),
-    ("broken", "{models}/tool/best/model.safetensors: cannot read weights: "),
+    ("broken", "{models}/tool/best/model.safetensors: its sha256 differs from the one recorded in meta.json"),
 ])
 def test_from_dir_errors(tiny_brain, tmp_path, setup, message):
     models = tmp_path / "models"

@@ -243,6 +243,17 @@ def test_evaluate_brain_end_to_end(brain_copy, tmp_path):
     assert {"recall_at_k.png", "reliability_tool.png", "steps.png", "latency.png"} <= set(report["plots"])
 
 
+def test_max_rows_caps_what_calibration_and_evaluation_read(brain_copy):
+    models, data = brain_copy["models"], brain_copy["data"]
+    fitted = calibrate_brain(models, data, kinds=("tool",), show_progress_bar=False, max_rows=5)
+    assert fitted["tool"]["n"] <= 5 < len(read_rows(data, "tool", "val"))
+    report = evaluate_brain(models, data, show_progress_bar=False, latency_samples=1, plots=False, calibrate=False,
+                            max_rows=6)
+    assert report["data"]["max_rows"] == 6
+    assert {kind: rows["rows"] for kind, rows in report["data"]["test_rows"].items()} == {
+        "memory": 6, "tool": 6, "reasoning": 6}
+
+
 def test_evaluate_brain_reports_a_missing_model_with_a_reason(brain_copy, tmp_path):
     shutil.rmtree(brain_copy["models"] / "reasoning")
     shutil.rmtree(brain_copy["models"] / "memory")

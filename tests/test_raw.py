@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from dexter_brain.raw import Provenance, RawStore, RawStoreError, ToolSpec
+from dexter_brain.raw import MAX_FIELD_CHARS, Provenance, RawStore, RawStoreError, ToolSpec
 
 DEVDATA = Path(__file__).parents[2] / "shared" / "devdata"
 UTC = timezone.utc
@@ -383,6 +383,14 @@ def _replace_with_directory(name: str):
     return write
 
 
+def _replace_with_link(name: str, target: str):
+    """``name`` becomes a symbolic link to ``target`` (relative to the raw directory)."""
+    def write(root: Path) -> None:
+        (root / name).unlink()
+        (root / name).symlink_to(target)
+    return write
+
+
 def _truncate_db(root: Path) -> None:
     data = (root / "brain.db").read_bytes()
     (root / "brain.db").write_bytes(data[: len(data) // 2])
@@ -449,6 +457,17 @@ BAD_INPUT = [
      "art_002.json", "[1]", None),
     ("art-missing-tool", _file("art_002.json", b'{"status": "ok"}'), "missing_field", "art_002.json", "top level",
      "tool"),
+    ("memory-is-a-link-to-itself", _replace_with_link("d2_memory.json", "d2_memory.json"), "broken_link",
+     "d2_memory.json", "file", None),
+    ("db-is-a-dangling-link", _replace_with_link("brain.db", "elsewhere/brain.db"), "broken_link", "brain.db", "file",
+     None),
+    ("memory-fact-text-too-long", _memory(lambda m: m["facts"][0].update(text="x" * (MAX_FIELD_CHARS + 1))),
+     "truncated", "d2_memory.json", "facts[0]", "text"),
+    ("memory-summary-step-too-long", _memory(lambda m: m["summaries"][0].update(steps=["a", "b" * 10 ** 6])),
+     "truncated", "d2_memory.json", "summaries[0]", "steps"),
+    ("jsonl-task-too-long", _log_record(task="y" * 10 ** 7), "truncated", "training_data_fast.jsonl", "line 2", "task"),
+    ("db-fact-text-too-long", _db("UPDATE facts SET text = hex(zeroblob(60000))"), "truncated", "brain.db",
+     "table facts, rowid 1", "text"),
     ("duplicate-fact-id", _db("INSERT INTO facts (id, text) VALUES ('f1', 'again')"), "duplicate_id", "brain.db",
      "table facts, rowid 2", "id"),
     ("unresolved-memory-ref", _memory(lambda m: m["conversations"][0]["messages"][2].update(
@@ -484,6 +503,49 @@ def test_bad_input_is_located_and_the_rest_is_read(tmp_path, raw_baseline_report
         if name != file:
             assert source.read == baseline.source(name).read, name
     assert sum(store.report.read.values()) > 0
+
+
+def test_a_text_longer_than_the_cap_is_cut_with_a_located_warning(tmp_path, caplog):
+    root = write_raw_dir(tmp_path, db=None, log=None, artifacts={})
+    _memory(lambda m: m["facts"][1].update(text="z" * 10 ** 7))(root)  # a 10 MB field
+    with caplog.at_level(logging.WARNING, logger="dexter_brain.raw"):
+        store = RawStore.load(root)
+    assert [len(f.text) for f in store.facts] == [len(MEMORY["facts"][0]["text"]), MAX_FIELD_CHARS]
+    (problem,) = store.report.problems
+    assert problem.message == ("d2_memory.json, facts[1], field 'text': text of 10,000,000 characters cut to its "
+                               "first 100,000 characters (the longest a field keeps); record kept")
+    assert store.report.skipped == {} and problem.message in caplog.text
+
+
+def test_links_in_a_loop_are_located_problems_not_missing_files(tmp_path):
+    root = write_raw_dir(tmp_path / "raw", artifacts={})
+    (root / "art_1.json").symlink_to("art_2.json")
+    (root / "art_2.json").symlink_to("art_1.json")
+    store = RawStore.load(root)
+    loops = [p.message for p in store.report.problems]
+    assert loops == [f"art_{i}.json: a symbolic link that loops (following it comes back to a link already "
+                     f"followed); file skipped" for i in (1, 2)]
+    assert store.report.sources["art_1.json"].is_present and store.report.skipped == {"broken_link": 2}
+    assert len(store.facts) == 3  # the other sources are read
+
+
+def test_a_directory_of_looping_links_names_them_instead_of_finding_none(tmp_path):
+    (tmp_path / "d2_memory.json").symlink_to("d2_memory.json")
+    with pytest.raises(RawStoreError) as error:
+        RawStore.load(tmp_path)
+    assert str(error.value) == (
+        f"No usable raw data in {tmp_path}: looked for d2_memory.json, brain.db, training_data_fast.jsonl, "
+        f"art_*.json; found d2_memory.json (d2_memory.json: a symbolic link that loops (following it comes back to "
+        f"a link already followed); file skipped)")
+
+
+def test_a_raw_directory_that_is_a_looping_link(tmp_path):
+    (tmp_path / "raw").symlink_to("raw")
+    with pytest.raises(RawStoreError) as error:
+        RawStore.load(tmp_path / "raw")
+    assert str(error.value) == (f"Raw directory {tmp_path / 'raw'} is a symbolic link that loops (following it comes "
+                                f"back to a link already followed): looked for d2_memory.json, brain.db, "
+                                f"training_data_fast.jsonl, art_*.json in it")
 
 
 def test_undecodable_bytes_are_replaced_and_the_record_kept(tmp_path):

@@ -54,6 +54,10 @@ COMMANDS = [
     [sys.executable, "-m", "dexter_brain.cli", "evaluate"],
     [sys.executable, "-m", "dexter_brain.cli", "chat"],
     [sys.executable, "-m", "dexter_brain.cli", "serve"],
+    [sys.executable, "-m", "benchmarks.corpora"],
+    [sys.executable, "-m", "benchmarks.ingest"],
+    [sys.executable, "-m", "benchmarks.latency"],
+    [sys.executable, "-m", "benchmarks.train"],
 ]
 
 
@@ -64,3 +68,13 @@ def test_every_command_has_help_with_an_example_and_a_quiet_flag(command):
     assert "--quiet" in done.stdout
     example = re.split(r"(?i)\bexamples?:", done.stdout)[-1]
     assert re.search(r"(?m)^\s*(python|dexter-brain|torchrun) ", example), done.stdout
+
+
+def test_corpora_benchmark_quiet_prints_the_measurements_only(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "benchmarks.corpora", "--scales", "0.05", "--cores", "1",
+                           "--devdata", str(tmp_path / "absent"), "--quiet"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().split("\n")
+    assert lines[0].startswith("sample scale 0.05 (seed 0), corpora on 1 cores: ") and " s wall " in lines[0]
+    assert [line.split()[0] for line in lines[1:]] == ["memory", "tool", "reasoning"]

@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -26,8 +27,8 @@ from safetensors.numpy import save_file
 from safetensors.torch import load_file
 
 from conftest import TINY_MODEL, TINY_TRAIN, train_tiny
-from dexter_brain.callbacks import LRSchedule, MetricsLogger, lr_factor
-from dexter_brain.checkpoint import load_checkpoint
+from dexter_brain.callbacks import LRSchedule, MetricsLogger, ResumeError, lr_factor
+from dexter_brain.checkpoint import CheckpointError, load_checkpoint
 from dexter_brain.data import load_split
 from dexter_brain.floor import LinearFloor
 from dexter_brain.inference import replay_episodes
@@ -174,6 +175,21 @@ def kill_before_step(monkeypatch, step: int) -> None:
 
 def tensors_of(directory: Path) -> dict[str, dict[str, torch.Tensor]]:
     return {p.name: load_file(str(p)) for p in sorted(directory.glob("*.safetensors"))}
+
+
+def test_resume_refuses_a_run_of_another_corpus_and_of_another_model(tiny_brain, travel_corpora, tmp_path):
+    out = tmp_path / "tool"
+    shutil.copytree(tiny_brain["models"] / "tool", out)
+    before = tensors_of(out / "last")
+    with pytest.raises(ResumeError, match=f"^{out / 'last'} was trained on another corpus "):
+        train_tiny("tool", travel_corpora[0], out)
+    with pytest.raises(ResumeError, match=f"^{out / 'last' / 'model.safetensors'}: the run in {out / 'last'} does "
+                                          f"not fit the model being trained"):
+        train_trm("tool", tiny_brain["data"], out, device="cpu", show_progress_bar=False,
+                  model_overrides={**TINY_MODEL, "hidden_size": 16}, **TINY_TRAIN)
+    after = tensors_of(out / "last")  # neither attempt touched the checkpoint
+    assert all(torch.equal(before[f][k], after[f][k]) for f in before for k in before[f])
+    assert isinstance(ResumeError("x"), CheckpointError)  # the commands print it as one line
 
 
 @pytest.mark.parametrize("killed_after", [0, 4, 6], ids=["before-any-checkpoint", "at-a-checkpoint",

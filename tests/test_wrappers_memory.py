@@ -19,7 +19,7 @@ import pytest
 
 from conftest import write_brain_db
 from dexter_brain import MemoryTRM, ReasoningTRM, ToolTRM
-from dexter_brain.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from dexter_brain.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_checkpoint_file
 from dexter_brain.model import RecursiveModel
 from dexter_brain.vocab import Vocabulary
 from dexter_brain.wrappers.memory import MAX_K
@@ -225,16 +225,24 @@ def test_bank_and_batch_calls_reject_bad_input(memory, call, error, message):
 
 
 # --- checkpoints (all three wrappers load through the same code) -------------------------------------------
+# The damages below are recorded in meta.json (write_checkpoint_file) so that each reaches the check it aims at;
+# "changed_weights" is not, and only the sha256 record can tell.
 def truncate_weights(ckpt: Path) -> None:
-    weights = ckpt / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[:100])
+    write_checkpoint_file(ckpt, "model.safetensors", (ckpt / "model.safetensors").read_bytes()[:100])
 
 
 def swap_tokenizer(ckpt: Path) -> None:
     words = "plan the trip book a hotel check the weather send an email play music order food".split()
     sentences = [" ".join(words[i:] + words[:i]) for i in range(len(words))]
     other = Vocabulary.train_from_iterator(sentences, vocab_size=420)
-    (ckpt / "tokenizer.model").write_bytes(other.model_proto)
+    write_checkpoint_file(ckpt, "tokenizer.model", other.model_proto)
+
+
+def change_weights(ckpt: Path) -> None:
+    weights = bytearray((ckpt / "model.safetensors").read_bytes())
+    middle = len(weights) // 2
+    weights[middle:middle + 1000] = bytes(b ^ 0xFF for b in weights[middle:middle + 1000])
+    (ckpt / "model.safetensors").write_bytes(bytes(weights))
 
 
 def vocab_size_of(ckpt: Path) -> int:
@@ -249,6 +257,17 @@ def vocab_size_of(ckpt: Path) -> int:
     ("truncated_weights", "{ckpt}/model.safetensors: cannot read weights: "),
     ("other_kind", "{ckpt} holds a {other} TRM, not a {kind} TRM"),
     ("other_vocabulary", "{ckpt}: tokenizer has {pieces} pieces but the model expects {expected}"),
+    ("changed_weights", "{ckpt}/model.safetensors: its sha256 differs from the one recorded in meta.json (the file "
+                        "is corrupt or was changed after the checkpoint was written): restore it or rebuild it "
+                        "(python build_trm_brain.py)"),
+    ("featurizer_a_list", "{ckpt}/featurizer.json: expected a JSON object, got list: rebuild it (python "
+                          "build_trm_brain.py)"),
+    ("featurizer_of_another_shape", "{ckpt}/featurizer.json: not the state of a {kind} featurizer (KeyError: "
+                                    "'{key}'): rebuild it (python build_trm_brain.py)"),
+    ("calibration_a_list", "{ckpt}/calibration.json: not a calibration (expected a JSON object, got list): refit "
+                           "it (python -m pipelines.evaluate_trms --calibrate)"),
+    ("calibration_of_another_shape", "{ckpt}/calibration.json: not a calibration (could not convert string to "
+                                     "float: 'hot'): refit it (python -m pipelines.evaluate_trms --calibrate)"),
 ])
 def test_from_checkpoint_errors_name_the_problem(tiny_brain, tmp_path, kind, damage, message):
     ckpt = tmp_path / "ckpt"
@@ -259,12 +278,23 @@ def test_from_checkpoint_errors_name_the_problem(tiny_brain, tmp_path, kind, dam
     if damage == "no_config":
         (ckpt / "config.json").unlink()
     elif damage == "bad_config":
-        (ckpt / "config.json").write_text('{"kind": "memory", "hidden_size": ')
+        write_checkpoint_file(ckpt, "config.json", '{"kind": "memory", "hidden_size": ')
     elif damage == "truncated_weights":
         truncate_weights(ckpt)
     elif damage == "other_vocabulary":
         swap_tokenizer(ckpt)
+    elif damage == "changed_weights":
+        change_weights(ckpt)
+    elif damage == "featurizer_a_list":
+        write_checkpoint_file(ckpt, "featurizer.json", [])
+    elif damage == "featurizer_of_another_shape":
+        write_checkpoint_file(ckpt, "featurizer.json", {})
+    elif damage == "calibration_a_list":
+        write_checkpoint_file(ckpt, "calibration.json", [])
+    elif damage == "calibration_of_another_shape":
+        write_checkpoint_file(ckpt, "calibration.json", {"temperature": "hot"})
     expected = message.format(ckpt=ckpt, other=other, kind=kind,
+                              key={"memory": "facts", "tool": "catalogue", "reasoning": "plans"}[kind],
                               pieces=vocab_size_of(ckpt) if damage == "other_vocabulary" else None,
                               expected=vocab_size_of(source))
     with pytest.raises(CheckpointError) as info:

@@ -43,6 +43,17 @@ def test_plan_returns_documented_keys(reasoning, stored):
     assert 1 <= r["steps"] <= reasoning.core.max_steps if reasoning.core.model.use_residual else r["steps"] == 0
 
 
+def test_complexity_agrees_with_the_plan_returned(reasoning):
+    # README: simple 1-3 steps, moderate 4-6, complex 7 or more.
+    seen = set()
+    for plan in reasoning.featurizer.plans:
+        r = reasoning.plan(plan["goal"], conversation_id="complexity")
+        n = len(r["plan_steps"])
+        assert r["complexity"] == ("simple" if n <= 3 else "moderate" if n <= 6 else "complex"), (n, r["complexity"])
+        seen.add(r["complexity"])
+    assert len(seen) >= 2  # the tiny brain's plans are of several lengths: the rule was really exercised
+
+
 def test_plan_steps_come_from_stored_plans(reasoning, stored):
     candidates = set(reasoning.inputs.row(stored["goal"], next_mode=False).texts)
     r = reasoning.plan(stored["goal"], state="nothing done yet", constraints=["spend under 100 pounds"])

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from dexter_brain.checkpoint import CheckpointError, resolve_checkpoint
+from dexter_brain.checkpoint import CheckpointError, resolve_checkpoint, write_checkpoint_file
 from dexter_brain.evaluation.cost import torch_threads
 from dexter_brain.evaluation.replay import recovered_logits, replay_memory, replay_reasoning_scores, replay_tool
 from dexter_brain.features.common import STEP_MATCH_THRESHOLD, step_similarity
 from dexter_brain.features.reasoning import DONE
-from dexter_brain.io import read_json, read_rows, write_json
+from dexter_brain.io import read_json, read_rows
 from dexter_brain.metrics import expected_calibration_error, steps_match
 from dexter_brain.wrappers.common import CALIBRATION_FILE, Calibration
 
@@ -101,7 +101,7 @@ def best_temperature_index(nll: np.ndarray, temperatures=TEMPERATURES) -> int:
 def best_abstain_threshold(confidence: np.ndarray, null_wins: np.ndarray, should_abstain: np.ndarray) -> float:
     """The confidence threshold maximising balanced accuracy of abstaining (0.0 without both kinds of row).
 
-    A call abstains when "nothing relevant" beats the first memory (``null_wins``) or its confidence is
+    A call abstains when "nothing relevant" beats all the memories together (``null_wins``) or its confidence is
     below the threshold; ties go to the lowest threshold.
     """
     if should_abstain.all() or not should_abstain.any():
@@ -177,7 +177,7 @@ def _fit(kind: str, wrapper, rows: list[dict], show_progress_bar: bool) -> dict:
     conf_before, hit_before, _ = confidence(1.0)
     if kind == "memory":
         should_abstain = np.array([not p for p in positives])
-        abstain_below = best_abstain_threshold(conf, null >= conf, should_abstain)
+        abstain_below = best_abstain_threshold(conf, null >= 1.0 - null, should_abstain)
     return {"temperature": round(temperature, 6), "abstain_below": abstain_below,
             "ece": round(expected_calibration_error(conf, hit), 6),
             "ece_uncalibrated": round(expected_calibration_error(conf_before, hit_before), 6),
@@ -228,7 +228,8 @@ def needs_calibration(models_dir: str | Path, kind: str) -> bool:
 
 
 def calibrate_brain(models_dir: str | Path, data_dir: str | Path, *, kinds: tuple[str, ...] = KINDS,
-                    show_progress_bar: bool | None = None, num_threads: int | None = 1) -> dict:
+                    show_progress_bar: bool | None = None, num_threads: int | None = 1,
+                    max_rows: int | None = None) -> dict:
     """Fit each TRM's temperature (and memory's abstention threshold) on the validation split and write
     ``calibration.json`` into its checkpoint (``models_dir/<kind>/best/``), atomically.
 
@@ -239,6 +240,7 @@ def calibrate_brain(models_dir: str | Path, data_dir: str | Path, *, kinds: tupl
         show_progress_bar: None means on when logging shows INFO.
         num_threads: Torch intra-op threads meanwhile (restored afterwards; None leaves the setting): the
             replay's calls are small and run 10x slower with spinning threads on a busy machine.
+        max_rows: Fit on at most this many validation rows (in episode order); None uses all. For smoke runs.
 
     Returns:
         Per kind, the written content: ``temperature``, ``abstain_below``, ``ece`` and ``ece_uncalibrated``
@@ -254,17 +256,17 @@ def calibrate_brain(models_dir: str | Path, data_dir: str | Path, *, kinds: tupl
     manifest_path = Path(data_dir) / "manifest.json"
     fingerprint = read_json(manifest_path).get("fingerprint") if manifest_path.exists() else None
     with torch_threads(num_threads):
-        return {kind: _calibrate_one(Path(models_dir), Path(data_dir), kind, fingerprint, show_progress_bar)
-                for kind in kinds}
+        return {kind: _calibrate_one(Path(models_dir), Path(data_dir), kind, fingerprint, show_progress_bar,
+                                     max_rows) for kind in kinds}
 
 
-def _calibrate_one(models_dir: Path, data_dir: Path, kind: str, fingerprint: str | None, show_progress_bar: bool
-                   ) -> dict:
+def _calibrate_one(models_dir: Path, data_dir: Path, kind: str, fingerprint: str | None, show_progress_bar: bool,
+                   max_rows: int | None = None) -> dict:
     try:
         directory = resolve_checkpoint(models_dir / kind)
     except CheckpointError as exc:
         return {"reason": f"no {kind} checkpoint: {exc}"}
-    rows = read_rows(data_dir, kind, "val")
+    rows = read_rows(data_dir, kind, "val")[:max_rows]
     if not any(r.get("scored", True) for r in rows):
         return {"reason": f"no scored {kind} validation rows in {data_dir}"}
     wrapper = load_wrapper(kind, directory)
@@ -275,7 +277,7 @@ def _calibrate_one(models_dir: Path, data_dir: Path, kind: str, fingerprint: str
     except ValueError as exc:
         return {"reason": f"{kind}: {exc}"}
     content["corpus_fingerprint"] = fingerprint
-    write_json(directory / CALIBRATION_FILE, content)
+    write_checkpoint_file(directory, CALIBRATION_FILE, content)
     logger.info("%s: temperature %.3g, val ECE %.3f -> %.3f", kind, content["temperature"],
                 content["ece_uncalibrated"], content["ece"])
     return content

@@ -244,7 +244,7 @@ def evaluate_brain(models_dir: str | Path, data_dir: str | Path, *, raw_dir: str
                    build_seconds: dict | None = None, out_dir: str | Path | None = None,
                    show_progress_bar: bool | None = None, latency_samples: int = 50,
                    calibrate: bool | None = None, plots: bool = True, num_threads: int | None = 1,
-                   command: str | None = None) -> dict:
+                   command: str | None = None, max_rows: int | None = None) -> dict:
     """Evaluate the three TRMs on the test split against their baselines and write the report.
 
     Args:
@@ -263,6 +263,10 @@ def evaluate_brain(models_dir: str | Path, data_dir: str | Path, *, raw_dir: str
             setting). One by default: the calls are too small to gain from more, and latency is
             reported for this setting (``machine.torch_threads``).
         command: How the evaluation was started, for the report (defaults to this call).
+        max_rows: Use at most this many rows of each split (in episode order: the test rows, and the train
+            and validation rows the baselines learn from), and calibrate on as many; None uses all. For smoke
+            runs (``build --quick``): the figures of a capped evaluation are not comparable to a full one, and
+            ``report["data"]["max_rows"]`` says so.
 
     Returns:
         The report (also ``report.json``): ``memory``, ``tool``, ``reasoning`` metric sections (the keys
@@ -280,6 +284,8 @@ def evaluate_brain(models_dir: str | Path, data_dir: str | Path, *, raw_dir: str
     """
     start = time.perf_counter()
     models_dir, data_dir = Path(models_dir), Path(data_dir)
+    report_dir = Path(out_dir) if out_dir is not None else models_dir
+    report_dir.mkdir(parents=True, exist_ok=True)  # an unwritable place fails now, not after the evaluation
     if show_progress_bar is None:
         show_progress_bar = logger.getEffectiveLevel() <= logging.INFO
     to_calibrate = tuple(k for k in KINDS if (calibrate is None and needs_calibration(models_dir, k)) or calibrate)
@@ -287,7 +293,7 @@ def evaluate_brain(models_dir: str | Path, data_dir: str | Path, *, raw_dir: str
     manifest = read_json(manifest_path) if manifest_path.exists() else {}
     with cost.torch_threads(num_threads), tempfile.TemporaryDirectory(prefix="dexter-eval-") as tmp:
         calibrated = calibrate_brain(models_dir, data_dir, kinds=to_calibrate, show_progress_bar=show_progress_bar,
-                                     num_threads=None) if to_calibrate else {}
+                                     num_threads=None, max_rows=max_rows) if to_calibrate else {}
         calibrate_seconds = time.perf_counter() - start
         test_dir = data_dir
         if raw_dir is not None:
@@ -298,9 +304,9 @@ def evaluate_brain(models_dir: str | Path, data_dir: str | Path, *, raw_dir: str
                              show_progress_bar=False)
         test_manifest = read_json(test_dir / "manifest.json") if (test_dir / "manifest.json").exists() else {}
         report = _evaluate(models_dir, data_dir, test_dir, test_manifest, raw_dir, calibrated,
-                           latency_samples, show_progress_bar, tmp)
+                           latency_samples, show_progress_bar, tmp, max_rows)
     report["data"].update({"data_dir": str(data_dir), "raw_dir": str(raw_dir) if raw_dir is not None else None,
-                           "data_fingerprint": manifest.get("fingerprint")})
+                           "data_fingerprint": manifest.get("fingerprint"), "max_rows": max_rows})
     fingerprints = {k: v for k, v in report["data"]["models_corpus_fingerprint"].items() if v}
     report["data"]["models_trained_on_data_dir"] = (all(v == manifest.get("fingerprint") for v in fingerprints.values())
                                                     if fingerprints else None)
@@ -309,7 +315,7 @@ def evaluate_brain(models_dir: str | Path, data_dir: str | Path, *, raw_dir: str
     report["targets"] = targets(report)
     report["command"] = command or f"evaluate_brain({str(models_dir)!r}, {str(data_dir)!r}" + (
         f", raw_dir={str(raw_dir)!r})" if raw_dir is not None else ")")
-    report["plots"] = write_report(report, Path(out_dir) if out_dir is not None else models_dir, plots=plots)
+    report["plots"] = write_report(report, report_dir, plots=plots)
     return report
 
 
@@ -328,7 +334,7 @@ def _build_seconds(given: dict | None, calibrated_here: float | None, evaluate: 
 
 
 def _evaluate(models_dir, data_dir, test_dir, test_manifest, raw_dir, calibrated, latency_samples, show,
-              scratch) -> dict:
+              scratch, max_rows=None) -> dict:
     report: dict = {"version": REPORT_VERSION, "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "machine": cost.machine(), "fingerprint": test_manifest.get("fingerprint"),
                     "calibration": {}, "calibration_detail": {}, "steps": {}, "steps_histogram": {},
@@ -342,8 +348,8 @@ def _evaluate(models_dir, data_dir, test_dir, test_manifest, raw_dir, calibrated
         except CheckpointError as exc:
             _null_kind(report, kind, f"no {kind} model: {exc}")
             continue
-        rows = read_rows(test_dir, kind, "test")
-        train_rows = read_rows(data_dir, kind, "train")
+        rows = read_rows(test_dir, kind, "test")[:max_rows]
+        train_rows = read_rows(data_dir, kind, "train")[:max_rows]
         if raw_dir is not None and rows and train_rows:
             rows = _unscore_seen(kind, rows, train_rows)
         report["data"]["test_rows"][kind] = {"rows": len(rows), "scored": sum(r.get("scored", True) for r in rows)}
@@ -372,7 +378,7 @@ def _evaluate(models_dir, data_dir, test_dir, test_manifest, raw_dir, calibrated
                 # The new corpus reserves its own tools; what the models never saw is what counts here.
                 trained = {r["tool"] for r in train_rows if r["status"] == "success"}
                 reserved = sorted({r["tool"] for r in rows} - trained)
-            result = evaluate_tool(wrapper, floor, rows, train_rows, read_rows(data_dir, kind, "val"),
+            result = evaluate_tool(wrapper, floor, rows, train_rows, read_rows(data_dir, kind, "val")[:max_rows],
                                    reserved=reserved, catalogue=catalogue, show_progress_bar=show)
         else:
             result = evaluate_reasoning(wrapper, floor, rows, train_rows, show_progress_bar=show)

@@ -10,6 +10,7 @@ Example:
     >>> len(store.facts), len(store.tool_calls), store.report.problems  # doctest: +SKIP
 """
 
+from dexter_brain.raw.fields import MAX_FIELD_CHARS
 from dexter_brain.raw.records import (Conversation, Entity, Fact, Message, Pattern, Provenance, Summary, ToolCall,
                                       ToolSpec, Topic, Triple)
 from dexter_brain.raw.report import IngestReport, Problem, SourceReport
@@ -18,5 +19,5 @@ from dexter_brain.raw.store import RawStore, RawStoreError
 __all__ = [
     "RawStore", "RawStoreError", "IngestReport", "SourceReport", "Problem",
     "Provenance", "Fact", "Entity", "Topic", "Message", "Conversation", "Summary", "Triple", "Pattern", "ToolCall",
-    "ToolSpec",
+    "ToolSpec", "MAX_FIELD_CHARS",
 ]

@@ -28,6 +28,11 @@ from dexter_brain.raw.report import SourceReport
 
 T = TypeVar("T")
 
+MAX_FIELD_CHARS = 100_000
+"""The longest text a field keeps (about 25 pages): a longer value (a pasted log, a base64 blob) is cut to its
+first ``MAX_FIELD_CHARS`` characters with a located ``truncated`` problem, and the record is kept. The same
+holds for each item of a list of texts (``steps``, ``aliases``)."""
+
 EPOCH_MILLISECONDS_ABOVE = 1e11
 """Epoch numbers above this are milliseconds: 1e11 seconds is the year 5138, 1e11 ms is March 1973."""
 
@@ -265,7 +270,7 @@ class RecordFields:
                             field=name, is_skipped=True)
             raise SkipRecord
         try:
-            return coerce(value)
+            return self._capped(name, coerce(value))
         except FieldError as error:
             self.source.add(self.location, "invalid_field", f"{error}; record skipped", field=name, is_skipped=True)
             raise SkipRecord from None
@@ -277,10 +282,26 @@ class RecordFields:
         if _is_blank(value):
             return default
         try:
-            return coerce(value)
+            return self._capped(name, coerce(value))
         except FieldError as error:
             self.source.add(self.location, "invalid_field", f"{error}; field ignored, record kept", field=name)
             return default
+
+    def _capped(self, name: str, value: T) -> T:
+        """``value`` with its text (or each text of a tuple) cut to ``MAX_FIELD_CHARS``, reported when cut."""
+        if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+            self._report_cut(name, f"text of {len(value):,} characters")
+            return value[:MAX_FIELD_CHARS]
+        if isinstance(value, tuple) and any(isinstance(v, str) and len(v) > MAX_FIELD_CHARS for v in value):
+            long = [i for i, v in enumerate(value) if isinstance(v, str) and len(v) > MAX_FIELD_CHARS]
+            self._report_cut(name, f"item {long[0]} of {len(value[long[0]]):,} characters"
+                             + (f" (and {len(long) - 1} more items)" if len(long) > 1 else ""))
+            return tuple(v[:MAX_FIELD_CHARS] if isinstance(v, str) else v for v in value)
+        return value
+
+    def _report_cut(self, name: str, what: str) -> None:
+        self.source.add(self.location, "truncated", f"{what} cut to its first {MAX_FIELD_CHARS:,} characters "
+                        f"(the longest a field keeps); record kept", field=name)
 
 
 def _is_blank(value: Any) -> bool:

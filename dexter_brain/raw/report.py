@@ -48,7 +48,8 @@ class Problem:
     """The field (or column) at fault, when one is."""
     reason: str
     """Short stable key: ``malformed_json``, ``wrong_shape``, ``invalid_field``, ``missing_field``, ``not_utf8``,
-    ``not_sqlite``, ``locked``, ``sqlite_error``, ``unreadable``, ``duplicate_id`` or ``unresolved_ref``."""
+    ``not_sqlite``, ``locked``, ``sqlite_error``, ``unreadable``, ``broken_link``, ``duplicate_id``,
+    ``unresolved_ref`` or ``truncated`` (a text longer than ``MAX_FIELD_CHARS``, cut; the record kept)."""
     message: str
     """One readable line naming file, location and field."""
 

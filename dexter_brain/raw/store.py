@@ -9,6 +9,7 @@ topic ``fact_ids``, triple ``fact_id``: dropped, the record kept), since a refer
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from dexter_brain.raw.json_sources import read_artifact, read_memory_json, read_
 from dexter_brain.raw.parse import RecordLists
 from dexter_brain.raw.records import (Conversation, Entity, Fact, Pattern, Provenance, Summary, ToolCall, Topic,
                                       Triple)
-from dexter_brain.raw.report import SOURCE_NAMES, IngestReport, SourceReport, location_of
+from dexter_brain.raw.report import SOURCE_NAMES, WHOLE_FILE, IngestReport, SourceReport, location_of
 from dexter_brain.raw.sqlite_source import read_brain_db
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,9 @@ class RawStore:
         """
         root = Path(root)
         if not root.exists():
+            if root.is_symlink():
+                raise RawStoreError(f"Raw directory {root} is a symbolic link that {_broken_link(root)}: looked "
+                                    f"for {_LOOKED_FOR} in it")
             raise RawStoreError(f"Raw directory {root} does not exist: looked for {_LOOKED_FOR} in it")
         if not root.is_dir():
             raise RawStoreError(f"Raw directory {root} is not a directory: looked for {_LOOKED_FOR} in it")
@@ -101,6 +105,10 @@ class RawStore:
             if path.exists():
                 source.is_present = True
                 records.extend(reader(path, source))
+            elif path.is_symlink():  # exists() is False for a link loop or a dangling link: say so, not "found none"
+                source.is_present = True
+                source.add(WHOLE_FILE, "broken_link", f"a symbolic link that {_broken_link(path)}; file skipped",
+                           is_skipped=True)
         if not artifacts:
             report.source("art_*.json")
 
@@ -172,6 +180,19 @@ def _drop_unresolved_refs(records: RecordLists, facts_by_id: dict[str, Fact], re
         if triple.fact_id is not None and triple.fact_id not in facts_by_id:
             unresolved((triple.fact_id,), triple.provenance, "fact_id", "triple")
             records.triples[index] = triple.model_copy(update={"fact_id": None})
+
+
+def _broken_link(path: Path) -> str:
+    """Why a symbolic link cannot be followed, as the end of a sentence."""
+    try:
+        os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "loops (following it comes back to a link already followed)"
+        if error.errno == errno.ENOENT:
+            return f"points to a missing target ({os.readlink(path)})"
+        return f"cannot be followed ({error.strerror})"
+    return "cannot be followed"
 
 
 def _nothing_usable(root: Path, report: IngestReport) -> str:

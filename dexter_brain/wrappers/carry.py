@@ -4,11 +4,17 @@
 least recently used spill to an optional SQLite file, and a retention limit (age and count) keeps the
 store bounded. ``save``/``load`` write one safetensors file so a restarted app resumes its conversations.
 Thread-safe. Tensors are stored as raw float32 bytes or safetensors; nothing is pickled.
+
+Defaults: 1,024 conversations in memory, no spill file (so the 1,025th conversation drops the least recently
+used one), 100,000 conversations in all, 30 days since a conversation's last call. The first drop of each
+kind is logged as a warning. ``InferConfig.carry_*`` sets them for a wrapper, ``CarryStore.from_config``
+builds the store from it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -20,7 +26,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from dexter_brain.config import InferConfig
 from dexter_brain.io import atomic_write_bytes
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -52,6 +61,8 @@ class CarryStore:
             raise ValueError("max_in_memory and max_conversations must be at least 1")
         self.max_in_memory, self.max_conversations = max_in_memory, max_conversations
         self.max_age_seconds, self.clock = max_age_seconds, clock
+        self.path = None if path is None else Path(path)
+        self._warned: set[str] = set()  # the kinds of drop already logged
         self._memory: OrderedDict[str, Carry] = OrderedDict()
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
@@ -59,6 +70,12 @@ class CarryStore:
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
             self._db.execute("CREATE TABLE IF NOT EXISTS carries (conversation_id TEXT PRIMARY KEY, shape TEXT, "
                              "y BLOB, z BLOB, extra TEXT, updated_at REAL, turns INTEGER)")
+
+    @classmethod
+    def from_config(cls, config: InferConfig) -> "CarryStore":
+        """The store ``config``'s ``carry_*`` fields describe."""
+        return cls(max_in_memory=config.carry_max_in_memory, max_conversations=config.carry_max_conversations,
+                   max_age_seconds=config.carry_max_age_seconds, path=config.carry_path)
 
     def __len__(self) -> int:
         with self._lock:
@@ -87,6 +104,7 @@ class CarryStore:
                 return None
             if self._expired(carry):
                 self.reset(conversation_id)
+                self._warn_once("age", conversation_id)
                 return None
             self._memory.move_to_end(conversation_id)
             self._spill()
@@ -161,10 +179,26 @@ class CarryStore:
     def _expired(self, carry: Carry) -> bool:
         return self.max_age_seconds is not None and self.clock() - carry.updated_at > self.max_age_seconds
 
+    def _warn_once(self, kind: str, conversation_id: str) -> None:
+        """Log the first drop of each kind; a busy store would otherwise log on every call."""
+        if kind in self._warned:
+            return
+        self._warned.add(kind)
+        why = {"memory": f"more than {self.max_in_memory:,} conversations are held in memory and there is no spill "
+                         f"file (InferConfig.carry_max_in_memory, carry_path)",
+               "count": f"more than {self.max_conversations:,} conversations are held "
+                        f"(InferConfig.carry_max_conversations)",
+               "age": f"it was not used for more than {self.max_age_seconds:,.0f} s "
+                      f"(InferConfig.carry_max_age_seconds)"}[kind]
+        logger.warning("carry of conversation %r dropped: %s; its next call starts afresh. Later drops of this "
+                       "kind are not logged.", conversation_id, why)
+
     def _spill(self) -> None:
         while len(self._memory) > self.max_in_memory:
             cid, carry = self._memory.popitem(last=False)
-            if self._db is not None:
+            if self._db is None:
+                self._warn_once("memory", cid)
+            else:
                 y = carry.y.numpy().astype(np.float32)
                 self._db.execute(
                     "INSERT OR REPLACE INTO carries VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -188,13 +222,22 @@ class CarryStore:
         if self.max_age_seconds is not None:
             for cid in [c for c, v in self._memory.items() if now - v.updated_at > self.max_age_seconds]:
                 del self._memory[cid]
+                self._warn_once("age", cid)
             if self._db is not None:
-                self._db.execute("DELETE FROM carries WHERE updated_at < ?", (now - self.max_age_seconds,))
+                old = self._db.execute("SELECT conversation_id FROM carries WHERE updated_at < ? LIMIT 1",
+                                       (now - self.max_age_seconds,)).fetchone()
+                if old is not None:
+                    self._db.execute("DELETE FROM carries WHERE updated_at < ?", (now - self.max_age_seconds,))
+                    self._warn_once("age", old[0])
         excess = len(self) - self.max_conversations
         if excess > 0 and self._db is not None:
+            oldest = self._db.execute("SELECT conversation_id FROM carries ORDER BY updated_at LIMIT 1").fetchone()
             self._db.execute("DELETE FROM carries WHERE conversation_id IN (SELECT conversation_id FROM carries "
                              "ORDER BY updated_at LIMIT ?)", (excess,))
+            if oldest is not None:
+                self._warn_once("count", oldest[0])
             excess = len(self) - self.max_conversations
         while excess > 0 and self._memory:
-            self._memory.popitem(last=False)
+            cid, _ = self._memory.popitem(last=False)
+            self._warn_once("count", cid)
             excess -= 1

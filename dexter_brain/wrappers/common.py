@@ -62,11 +62,23 @@ class Calibration:
 
     @classmethod
     def from_dir(cls, directory: Path) -> "Calibration":
+        """The checkpoint's ``calibration.json``, or the neutral calibration when it has none.
+
+        Raises:
+            CheckpointError: The file is not a calibration (not JSON, or not an object of numbers).
+        """
         path = directory / CALIBRATION_FILE
         if not path.exists():
             return cls()
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(**{k: data[k] for k in ("temperature", "abstain_below", "ece", "ece_uncalibrated") if k in data})
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+            return cls(**{k: None if data[k] is None else float(data[k])
+                          for k in ("temperature", "abstain_below", "ece", "ece_uncalibrated") if k in data})
+        except (OSError, ValueError, TypeError) as exc:
+            raise CheckpointError(f"{path}: not a calibration ({exc}): refit it (python -m pipelines.evaluate_trms "
+                                  f"--calibrate)") from exc
 
     def to_dict(self) -> dict:
         return {"temperature": self.temperature, "abstain_below": self.abstain_below, "ece": self.ece,
@@ -91,6 +103,16 @@ def check_feature_counts(config, directory: Path) -> None:
         raise CheckpointError(
             f"{directory} was trained with {found[0]} candidate and {found[1]} query features, but this version "
             f"of dexter-brain computes {expected[0]} and {expected[1]}: rebuild it (python build_trm_brain.py)")
+
+
+def featurizer_from_state(cls, core: "TRMCore", **kwargs):
+    """``cls.from_state`` of the checkpoint's ``featurizer.json``; a state of the wrong shape is a
+    CheckpointError naming the file, not a TypeError from deep inside the featurizer."""
+    try:
+        return cls.from_state(core.featurizer_state, **kwargs)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise CheckpointError(f"{core.directory / 'featurizer.json'}: not the state of a {core.kind} featurizer "
+                              f"({type(exc).__name__}: {exc}): rebuild it (python build_trm_brain.py)") from exc
 
 
 class ConversationLocks:
@@ -132,7 +154,8 @@ class TRMCore:
         if self.infer.num_threads is not None:
             torch.set_num_threads(self.infer.num_threads)
         self.use_carry = use_carry
-        self.carries = carry_store or CarryStore()
+        # Not `carry_store or ...`: an empty store has len 0, so it is falsy, and would be silently replaced.
+        self.carries = carry_store if carry_store is not None else CarryStore.from_config(self.infer)
         self.encoder = Encoder(vocab, model.config.max_query_len, model.config.max_candidate_len)
         self.lock = threading.RLock()
         self.conversations = ConversationLocks()
@@ -215,5 +238,5 @@ def split_by_conversation(conversation_ids: Sequence[str]) -> list[list[int]]:
     return waves
 
 
-__all__ = ["CheckpointError", "TRMCore", "Calibration", "validate_text", "softmax", "check_conversations",
-           "split_by_conversation", "MAX_TEXT_CHARS"]
+__all__ = ["CheckpointError", "TRMCore", "Calibration", "featurizer_from_state", "validate_text", "softmax",
+           "check_conversations", "split_by_conversation", "MAX_TEXT_CHARS"]

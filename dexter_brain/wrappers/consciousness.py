@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from dexter_brain.checkpoint import CheckpointError
+from dexter_brain.config import InferConfig
 from dexter_brain.corpora.tool import flatten_context
 from dexter_brain.wrappers.common import validate_conversation_id, validate_text
 from dexter_brain.wrappers.memory import MemoryTRM
@@ -88,22 +89,44 @@ class UnifiedConsciousness:
         self.missing: dict[str, str] = {k: "not given" for k, p in parts.items() if p is None}
 
     @classmethod
-    def from_dir(cls, models_dir: str | Path, use_carry: bool = True, device: str = "auto",
+    def from_dir(cls, models_dir: str | Path, use_carry: bool = True, device: str = "auto", *,
+                 infer_config: InferConfig | None = None, carry_dir: str | Path | None = None,
                  **kwargs) -> "UnifiedConsciousness":
         """Load ``models_dir/memory``, ``models_dir/tool`` and ``models_dir/reasoning``; a missing one is left
         out (``health()`` says so), a broken one is an error.
 
+        Args:
+            models_dir: The directory the build wrote.
+            use_carry: Keep a carry per conversation.
+            device: ``cpu``, ``cuda`` or ``auto``.
+            infer_config: How the three are run, including the carry limits (``carry_max_in_memory``,
+                ``carry_max_conversations``, ``carry_max_age_seconds``); None: the defaults.
+            carry_dir: Spill carries beyond ``carry_max_in_memory`` to ``<carry_dir>/<kind>.carry.sqlite``
+                (one file per TRM) instead of dropping them.
+            **kwargs: Passed to the constructor (``llm``, ``tool_executor``, ``fast_path_threshold``, ...).
+
         Raises:
             CheckpointError: ``models_dir`` is missing, holds none of the three, or one of them is broken.
+            ValueError: ``infer_config.carry_path`` is set: three TRMs cannot share one spill file.
         """
         models_dir = Path(models_dir)
         if not models_dir.is_dir():
             raise CheckpointError(f"models directory not found: {models_dir}")
+        if infer_config is not None and infer_config.carry_path is not None:
+            raise ValueError("infer_config.carry_path names one spill file, but the three TRMs need one each: "
+                             "give from_dir(carry_dir=...) instead")
+        if carry_dir is not None:
+            Path(carry_dir).mkdir(parents=True, exist_ok=True)
         parts, missing = {}, {}
         for kind in KINDS:
             path = models_dir / kind
             if path.exists():
-                parts[kind] = CLASSES[kind].from_checkpoint(path, use_carry=use_carry, device=device)
+                config = infer_config
+                if carry_dir is not None:
+                    config = (config or InferConfig()).model_copy(
+                        update={"carry_path": Path(carry_dir) / f"{kind}.carry.sqlite"})
+                parts[kind] = CLASSES[kind].from_checkpoint(path, use_carry=use_carry, device=device,
+                                                            infer_config=config)
             else:
                 missing[kind] = f"not found: {path}"
                 logger.warning("no %s TRM in %s: running without it", kind, models_dir)

@@ -26,7 +26,8 @@ from dexter_brain.inputs.memory import MAX_CANDIDATES, MemoryInputs, MemoryState
 from dexter_brain.io import sha256_file
 from dexter_brain.wrappers.carry import CarryStore
 from dexter_brain.wrappers.common import (
-    CALIBRATION_FILE, TRMCore, check_conversations, padded, softmax, split_by_conversation, validate_text,
+    CALIBRATION_FILE, TRMCore, check_conversations, featurizer_from_state, padded, softmax, split_by_conversation,
+    validate_text,
 )
 
 BANK_FILE = "bank.sqlite"
@@ -47,7 +48,7 @@ class MemoryTRM:
         self.core = core
         self.bank_path = Path(bank) if bank is not None else core.directory.parent / BANK_FILE
         self.bank = self._open_bank()
-        self.featurizer = MemoryFeaturizer.from_state(core.featurizer_state, bank=self.bank)
+        self.featurizer = featurizer_from_state(MemoryFeaturizer, core, bank=self.bank)
         self.inputs = MemoryInputs(self.featurizer)
         self._set_vectors(self._bank_vectors())
 
@@ -64,9 +65,15 @@ class MemoryTRM:
                 return MemoryBank.open(self.bank_path)
             except BankError as exc:
                 raise CheckpointError(str(exc)) from exc
-        facts = self.core.featurizer_state["facts"]
-        vectors = self._encode([f["text"] for f in facts]).cpu().numpy() if self.core.model.use_residual else None
-        return MemoryBank.create(self.bank_path, [{k: f.get(k) for k in FACT_FIELDS} for f in facts], vectors,
+        try:
+            facts = [{k: f.get(k) for k in FACT_FIELDS} for f in self.core.featurizer_state["facts"]]
+            texts = [f["text"] for f in facts]
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise CheckpointError(f"{self.core.directory / 'featurizer.json'}: not the state of a memory "
+                                  f"featurizer ({type(exc).__name__}: {exc}): rebuild it (python build_trm_brain.py)"
+                                  ) from exc
+        vectors = self._encode(texts).cpu().numpy() if self.core.model.use_residual else None
+        return MemoryBank.create(self.bank_path, facts, vectors,
                                  encoder=self._encoder_tag() if vectors is not None else None)
 
     def _bank_vectors(self) -> torch.Tensor:
@@ -285,7 +292,8 @@ class MemoryTRM:
             memories = [{"id": facts[b][i]["id"], "text": facts[b][i]["text"], "score": float(probs[i]),
                          "source": facts[b][i]["source"]} for i in order[:k]]
             confidence = float(probs[order[0]]) if n else 0.0
-            abstain = n == 0 or probs[-1] >= confidence or confidence < core.calibration.abstain_below
+            # "Nothing relevant" wins when its probability is above that of all the candidates together.
+            abstain = n == 0 or probs[-1] >= 1.0 - probs[-1] or confidence < core.calibration.abstain_below
             results.append({"memories": memories, "confidence": confidence, "abstain": bool(abstain),
                             "steps": int(result.steps[b])})
             state = MemoryInputs.next_state(query, [facts[b][i]["id"] for i in order])

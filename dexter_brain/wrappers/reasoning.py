@@ -21,7 +21,9 @@ from dexter_brain.inputs.reasoning import MODES, ReasoningInputs, plan_from
 from dexter_brain.lexical import normalize
 from dexter_brain.schema import complexity_of
 from dexter_brain.wrappers.carry import CarryStore
-from dexter_brain.wrappers.common import CALIBRATION_FILE, TRMCore, softmax, validate_conversation_id, validate_text
+from dexter_brain.wrappers.common import (
+    CALIBRATION_FILE, TRMCore, featurizer_from_state, softmax, validate_conversation_id, validate_text,
+)
 
 MAX_STEPS_IN = 64
 
@@ -47,7 +49,7 @@ class ReasoningTRM:
 
     def __init__(self, core: TRMCore):
         self.core = core
-        self.featurizer = ReasoningFeaturizer.from_state(core.featurizer_state)
+        self.featurizer = featurizer_from_state(ReasoningFeaturizer, core)
         self.inputs = ReasoningInputs(self.featurizer)
 
     @classmethod
@@ -105,8 +107,8 @@ class ReasoningTRM:
 
         Returns:
             ``plan_steps`` (ordered list of strings; empty when no stored plan resembles the goal),
-            ``complexity`` (of the returned plan: simple 1-3 steps, moderate 4-6, complex 7 or more),
-            ``confidence`` (0-1: every chosen step in and every other step out), ``steps`` (recursion steps),
+            ``complexity`` (the length of ``plan_steps``: simple 1-3 steps, moderate 4-6, complex 7 or more;
+            simple for an empty plan), ``confidence`` (0-1), ``steps`` (recursion steps),
             ``candidates``: every candidate step with its probability of belonging to the plan, best first.
         """
         goal = validate_text(goal, "goal")

@@ -22,7 +22,8 @@ from dexter_brain.features.tool import CANDIDATE_FEATURES, ToolFeaturizer
 from dexter_brain.inputs.tool import ToolInputs
 from dexter_brain.wrappers.carry import CarryStore
 from dexter_brain.wrappers.common import (
-    CALIBRATION_FILE, TRMCore, check_conversations, padded, softmax, split_by_conversation, validate_text,
+    CALIBRATION_FILE, TRMCore, check_conversations, featurizer_from_state, padded, softmax, split_by_conversation,
+    validate_text,
 )
 
 MAX_TOOLS = 10_000
@@ -66,7 +67,7 @@ class ToolTRM:
 
     def __init__(self, core: TRMCore):
         self.core = core
-        self.featurizer = ToolFeaturizer.from_state(core.featurizer_state)
+        self.featurizer = featurizer_from_state(ToolFeaturizer, core)
         self.inputs = ToolInputs(self.featurizer)
         self._vectors: dict[tuple[str, str | None], torch.Tensor] = {}
         self.unseen: frozenset[str] = frozenset()

@@ -1,0 +1,259 @@
+"""Tests for the command-line entry points (dexter_brain/cli.py, build_trm_brain.py, pipelines/*), run as real
+subprocesses on the session's tiny brain and the travel fixture:
+
+- ``dexter-brain chat`` driven through stdin: memories, a tool, a plan, ``/reset``;
+- every path that meets an output directory it cannot create (a path under a regular file, which fails even
+  as root), a corrupt or wrongly shaped checkpoint, or a run that cannot be resumed, prints exactly one
+  ``error: ...`` line naming the path, exits 1, and shows no traceback.
+
+Run: python -m pytest tests/test_cli.py -q   (about a minute: each case starts a Python process, one runs a
+whole quick build of the travel fixture)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import make_travel_raw
+from dexter_brain import UnifiedConsciousness
+from dexter_brain.build import STATE_FILE, BuildState, build_settings
+from dexter_brain.checkpoint import write_checkpoint_file
+from dexter_brain.io import read_json, read_jsonl
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = str(ROOT / "build_trm_brain.py")
+NOT_A_DIRECTORY = "Not a directory: a part of the path is a file, not a directory: choose another location"
+
+
+def run(args: list[str], cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """``python ARGS`` in ``cwd`` with this checkout importable, as a user would run it."""
+    return subprocess.run([sys.executable, *args], cwd=cwd, input=stdin, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def error_line(done: subprocess.CompletedProcess) -> str:
+    """The one ``error:`` line of a failed command, after checking there is exactly one and no traceback."""
+    assert done.returncode == 1, (done.returncode, done.stdout[-2000:], done.stderr[-2000:])
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    # split("\n"), not splitlines(): a progress bar's "\r" must not pass for the start of a line.
+    lines = [line for line in done.stderr.split("\n") if "error:" in line]
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr[-2000:]
+    return lines[0]
+
+
+# --- chat -------------------------------------------------------------------------------------------------------
+def turns(stdout: str) -> list[list[str]]:
+    """The printed lines of each turn (everything after a ``you> `` prompt, up to the next one)."""
+    return [part.rstrip("\n").split("\n") for part in stdout.split("you> ")[1:]]
+
+
+def test_chat_through_stdin_shows_memories_a_tool_a_plan_and_resets(tiny_brain, tmp_path):
+    models, data = tiny_brain["models"], tiny_brain["data"]
+    question = "What did I buy from John Lewis?"
+    goal = next(r["goal"] for r in read_jsonl(data / "reasoning" / "train.jsonl") if len(r["steps"]) >= 3)
+    done = run(["-m", "dexter_brain.cli", "chat", "--models-dir", str(models), "--device", "cpu", "--quiet"],
+               cwd=tmp_path, stdin=f"{question}\n{goal}\n/reset\n{question}\n/quit\n")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    first, planned, reset, again, quit_ = turns(done.stdout)
+    assert reset == ["(conversation reset)"] and quit_ == [""]
+
+    # The memories printed are those the Python API returns for the same turn, with their sources.
+    brain = UnifiedConsciousness.from_dir(models, device="cpu")
+    expected = brain.process(question, conversation_id="chat")
+    assert expected["memories"], "the question must find stored memories in the tiny brain"
+    memory_lines = [line for line in first if line.startswith("  memory  ")]
+    assert memory_lines == [f"  memory  {m['score']:.2f}  {m['text'][:90]}  [{m['source']}]"
+                            for m in expected["memories"][:3]]
+    bank = {f["text"]: f["source"] for f in read_jsonl(data / "memory" / "bank.jsonl")}
+    assert all(bank[m["text"]] == m["source"] for m in expected["memories"])
+
+    catalogue = {t["name"] for t in read_jsonl(data / "tool" / "catalogue.jsonl")}
+    for turn in (first, planned, again):
+        (tool_line,) = [line for line in turn if line.startswith("  tool    ")]
+        assert tool_line.split()[1] in catalogue
+
+    (plan_line,) = [line for line in planned if line.startswith("  plan    ")]
+    complexity, steps = plan_line[len("  plan    ("):].split(") ", 1)
+    steps = steps.split(" -> ")
+    assert len(steps) >= 1 and complexity == ("simple" if len(steps) <= 3 else
+                                              "moderate" if len(steps) <= 6 else "complex")
+
+    # /reset dropped the carry: the question asked again is answered exactly as in a fresh conversation.
+    assert again == first
+
+
+# --- output directories that cannot be created --------------------------------------------------------------
+@pytest.fixture
+def blocked(tmp_path) -> Path:
+    """A regular file: any directory under it cannot be created, whoever runs the command."""
+    path = tmp_path / "file"
+    path.write_text("not a directory\n", encoding="utf-8")
+    return path
+
+
+def test_build_into_an_unwritable_models_dir_gives_the_exact_line(blocked, tmp_path):
+    raw = make_travel_raw(tmp_path / "raw")
+    done = run([BUILD, "--raw", str(raw), "--datasets-dir", str(tmp_path / "ds"), "--models-dir",
+                str(blocked / "models"), "--quick", "--quiet"], cwd=tmp_path)
+    assert error_line(done) == f"error: {blocked / 'models'}: {NOT_A_DIRECTORY}"
+
+
+@pytest.mark.parametrize("command", ["dexter-brain build", "generate", "generate with a progress bar"])
+def test_unwritable_datasets_dir_is_one_line(blocked, tmp_path, command):
+    raw = make_travel_raw(tmp_path / "raw")
+    out = blocked / "datasets"
+    if command.endswith("bar"):
+        # The output directory exists, but a file stands where the memory corpus goes: the run fails once
+        # its progress bar is drawn.
+        out = tmp_path / "datasets"
+        out.mkdir()
+        (out / "memory").write_text("in the way\n", encoding="utf-8")
+    if command == "dexter-brain build":
+        args = ["-m", "dexter_brain.cli", "build", "--raw", str(raw), "--datasets-dir", str(out), "--models-dir",
+                str(tmp_path / "models"), "--quick", "--quiet"]
+    else:
+        args = ["-m", "pipelines.generate_trm_training_data", "--raw", str(raw), "--out", str(out)]
+        args += [] if command.endswith("bar") else ["--quiet"]
+    done = run(args, cwd=tmp_path)
+    line = error_line(done)
+    if command.endswith("bar"):
+        assert line.startswith(f"error: {out / 'memory'}: ")
+        assert "corpora:" in done.stderr  # the bar was drawn, and closed on a line of its own before the error
+    else:
+        assert line.startswith(f"error: {out}") and line.endswith(NOT_A_DIRECTORY)
+
+
+def test_train_into_an_unwritable_models_dir_is_one_line(tiny_brain, blocked, tmp_path):
+    done = run(["-m", "pipelines.train_all_trms", "--data", str(tiny_brain["data"]), "--models-dir",
+                str(blocked / "models"), "--trm", "tool", "--quick", "--quiet"], cwd=tmp_path)
+    assert error_line(done) == f"error: {blocked / 'models' / 'tool'}: {NOT_A_DIRECTORY}"
+
+
+@pytest.mark.parametrize("content, reason", [(None, "No such file or directory"),
+                                             ('{"lr": 0.001}', "model: Field required"),
+                                             ("{not json", "Expecting property name enclosed in double quotes")])
+def test_a_bad_train_config_file_is_one_line_naming_it(tiny_brain, tmp_path, content, reason):
+    config = tmp_path / "run.json"
+    if content is not None:
+        config.write_text(content, encoding="utf-8")
+    done = run(["-m", "pipelines.train_all_trms", "--data", str(tiny_brain["data"]), "--models-dir",
+                str(tmp_path / "models"), "--trm", "tool", "--config", str(config), "--quiet"], cwd=tmp_path)
+    assert error_line(done).startswith(f"error: {config}: {reason}")
+
+
+def test_evaluate_into_an_unwritable_out_dir_fails_before_evaluating(tiny_brain, blocked, tmp_path):
+    done = run(["-m", "pipelines.evaluate_trms", "--models-dir", str(tiny_brain["models"]), "--datasets-dir",
+                str(tiny_brain["data"]), "--out", str(blocked / "report"), "--no-calibrate", "--quiet"],
+               cwd=tmp_path)
+    assert error_line(done) == f"error: {blocked / 'report'}: {NOT_A_DIRECTORY}"
+
+
+# --- broken checkpoints ---------------------------------------------------------------------------------------
+def flip_bytes(path: Path, count: int = 1000) -> None:
+    data = bytearray(path.read_bytes())
+    start = len(data) // 2 - count // 2
+    data[start:start + count] = bytes(b ^ 0xFF for b in data[start:start + count])
+    path.write_bytes(bytes(data))
+
+
+# Every damage is refused by every wrapper in tests/test_wrappers_memory.py; here, that the commands say so in a line.
+@pytest.mark.parametrize("command, damage", [("chat", "flipped weights"), ("evaluate", "flipped weights"),
+                                             ("chat", "featurizer a list"),
+                                             ("evaluate", "featurizer of another shape")])
+def test_a_broken_checkpoint_is_one_line_naming_the_file(tiny_brain, tmp_path, command, damage):
+    models = tmp_path / "models"
+    shutil.copytree(tiny_brain["models"], models)
+    best = models / "memory" / "best"  # the first TRM either command loads
+    if damage == "flipped weights":
+        flip_bytes(best / "model.safetensors")
+        named = best / "model.safetensors"
+    else:
+        write_checkpoint_file(best, "featurizer.json", [] if damage == "featurizer a list" else {"tools": 3})
+        named = best / "featurizer.json"
+    if command == "chat":
+        args = ["-m", "dexter_brain.cli", "chat", "--models-dir", str(models), "--device", "cpu", "--quiet"]
+    else:
+        args = ["-m", "pipelines.evaluate_trms", "--models-dir", str(models), "--datasets-dir",
+                str(tiny_brain["data"]), "--no-calibrate", "--no-plots", "--latency-samples", "1", "--quiet"]
+    line = error_line(run(args, cwd=tmp_path, stdin="/quit\n"))
+    assert line.startswith(f"error: {named}: ")
+
+
+# --- runs that cannot be resumed ------------------------------------------------------------------------------
+@pytest.fixture
+def other_corpus(travel_corpora, tmp_path) -> tuple[Path, dict]:
+    """A copy of the travel corpus: another corpus than the one the tiny brain was trained on."""
+    shutil.copytree(travel_corpora[0], tmp_path / "travel")
+    return tmp_path / "travel", read_json(tmp_path / "travel" / "manifest.json")
+
+
+def resume_hint(last: Path, trained_on: str, training_on: str) -> str:
+    return (f"error: {last} was trained on another corpus (fingerprint {trained_on[:12]}, this corpus "
+            f"{training_on[:12]}): start afresh (train: --no-resume; build: without --resume), or train into "
+            f"another --models-dir")
+
+
+def test_train_on_a_new_corpus_refuses_to_resume_and_no_resume_starts_afresh(tiny_brain, other_corpus, tmp_path):
+    data, manifest = other_corpus
+    models = tmp_path / "models"
+    shutil.copytree(tiny_brain["models"], models)
+    trained_on = read_json(models / "tool" / "last" / "meta.json")["corpus_fingerprint"]
+    args = ["-m", "pipelines.train_all_trms", "--data", str(data), "--models-dir", str(models), "--trm", "tool",
+            "--quick", "--max-steps", "4", "--quiet"]
+    assert error_line(run(args, cwd=tmp_path)) == resume_hint(models / "tool" / "last", trained_on,
+                                                              manifest["fingerprint"])
+    done = run([*args, "--no-resume"], cwd=tmp_path)  # what the message says to do
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert read_json(models / "tool" / "last" / "meta.json")["corpus_fingerprint"] == manifest["fingerprint"]
+
+
+def test_train_a_model_of_another_shape_refuses_to_resume_naming_the_weights(tiny_brain, tmp_path):
+    models = tmp_path / "models"
+    shutil.copytree(tiny_brain["models"], models)
+    # --quick trains a 64-wide model; the tiny brain's last/ holds a 32-wide one trained on the same corpus.
+    done = run(["-m", "pipelines.train_all_trms", "--data", str(tiny_brain["data"]), "--models-dir", str(models),
+                "--trm", "tool", "--quick", "--quiet"], cwd=tmp_path)
+    line = error_line(done)
+    last = models / "tool" / "last"
+    assert line.startswith(f"error: {last / 'model.safetensors'}: the run in {last} does not fit the model being "
+                           f"trained (")
+    assert line.endswith("): start afresh (train: --no-resume; build: without --resume)")
+
+
+def test_build_resume_after_the_corpus_changed_refuses_to_resume(tiny_brain, other_corpus, tmp_path):
+    data, manifest = other_corpus
+    raw = make_travel_raw(tmp_path / "raw")
+    models = tmp_path / "models"
+    shutil.copytree(tiny_brain["models"], models)
+    # A build that generated its corpora, then the corpora were regenerated from other data before --resume.
+    settings = build_settings(raw, data, device="auto", seed=0, quick=True)
+    BuildState(models / STATE_FILE, settings, resume=False).finish("generate", 1.0)
+    done = run([BUILD, "--raw", str(raw), "--datasets-dir", str(data), "--models-dir", str(models), "--quick",
+                "--resume", "--quiet"], cwd=tmp_path)
+    trained_on = read_json(models / "memory" / "last" / "meta.json")["corpus_fingerprint"]
+    assert error_line(done) == resume_hint(models / "memory" / "last", trained_on, manifest["fingerprint"])
+    assert json.loads((models / STATE_FILE).read_text(encoding="utf-8"))["settings"] == settings
+
+
+def test_build_resume_after_other_settings_starts_the_training_over(tiny_brain, tmp_path):
+    raw = make_travel_raw(tmp_path / "raw")
+    data, models = tmp_path / "datasets", tmp_path / "models"
+    shutil.copytree(tiny_brain["models"], models)
+    # The models directory holds another build (here: another seed); --resume must not continue its last/.
+    BuildState(models / STATE_FILE, build_settings(raw, data, seed=1, quick=True), resume=False).finish("generate", 1.0)
+    done = run([BUILD, "--raw", str(raw), "--datasets-dir", str(data), "--models-dir", str(models), "--quick",
+                "--resume", "--quiet"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "the previous build used other settings; starting over" in done.stderr
+    fingerprint = read_json(data / "manifest.json")["fingerprint"]
+    for kind in ("memory", "tool", "reasoning"):
+        meta = read_json(models / kind / "last" / "meta.json")
+        assert meta["corpus_fingerprint"] == fingerprint and meta["step"] == 20  # the quick budget, from step 0
