@@ -75,7 +75,9 @@ def save_checkpoint(directory: str | Path, model: RecursiveModel, *, meta: dict,
         state = {k: (v.detach().to(weights_dtype) if weights_dtype is not None and v.is_floating_point()
                      else v.detach()).contiguous().cpu() for k, v in state.items()}
         # save() to bytes rather than save_file(): save_file creates its file owner-only (0600), whatever the umask.
-        (tmp / WEIGHTS).write_bytes(save(state, metadata={"format": "pt", "dtype": str(weights_dtype or "float32")}))
+        # One metadata key: safetensors writes several in an order that changes from process to process, and the
+        # same weights must give the same bytes (their sha256 is recorded; a resumed build is compared to them).
+        (tmp / WEIGHTS).write_bytes(save(state, metadata={"format": "pt"}))
         (tmp / "config.json").write_text(model.config.to_json() + "\n", encoding="utf-8")
         (tmp / "tokenizer.model").write_bytes(tokenizer)
         (tmp / "featurizer.json").write_text(json.dumps(featurizer, ensure_ascii=False, sort_keys=True),
