@@ -22,6 +22,7 @@ import platform
 import random
 import re
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -131,7 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.seed)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
 
-    memory = MemoryTRM.from_checkpoint(args.models_dir / "memory", device=args.device)
+    # A bank of its own (from the checkpoint's facts): the facts this benchmark adds never reach the brain's bank.
+    scratch = tempfile.TemporaryDirectory(prefix="dexter-latency-")
+    memory = MemoryTRM.from_checkpoint(args.models_dir / "memory", device=args.device,
+                                       bank=Path(scratch.name) / "bank.sqlite")
     tool = ToolTRM.from_checkpoint(args.models_dir / "tool", device=args.device)
     reasoning = ReasoningTRM.from_checkpoint(args.models_dir / "reasoning", device=args.device)
     device = str(memory.core.device)

@@ -29,19 +29,24 @@ class BankIndex:
 
     def _reset(self) -> None:
         self._df: dict[str, int] = {}
-        self._live: np.ndarray | None = None
-        self._n = self.bank.num_positions
+        self._live = np.array(self.bank.live(), dtype=bool)
+        self._n_live = int(self._live.sum())
 
     def __len__(self) -> int:
-        return self._n
+        return len(self._live)
 
     def add(self, tokens: Sequence[str]) -> int:
-        """Account for the fact the bank has just stored at the next position; returns that position."""
+        """Account for the fact the bank has just stored at the next position; returns that position. Costs
+        the fact's own words, not the bank's size."""
         with self._lock:
-            if self.bank.num_positions != self._n + 1:
+            if self.bank.num_positions != len(self._live) + 1:
                 raise RuntimeError(f"{self.bank.path}: add the fact to the bank before indexing it")
-            self._reset()
-            return self._n - 1
+            live = np.empty(len(self._live) + 1, dtype=bool)  # a new array: readers keep the one they hold
+            live[:-1], live[-1] = self._live, True
+            self._live, self._n_live = live, self._n_live + 1
+            for token in set(tokens):
+                self._df.pop(token, None)
+            return len(live) - 1
 
     def remove(self, index: int) -> None:
         """Account for the fact the bank has just removed."""
@@ -50,16 +55,13 @@ class BankIndex:
 
     @property
     def live(self) -> np.ndarray:
-        live = self._live
-        if live is None:
-            live = self._live = self.bank.live()
-        return live
+        return self._live
 
     def idf(self, token: str) -> float:
         df = self._df.get(token)
         if df is None:
             df = self._df[token] = self.bank.doc_freq([token])[token]
-        n = max(int(self.live.sum()), 1)
+        n = max(self._n_live, 1)
         return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
     def known(self, token: str) -> bool:
