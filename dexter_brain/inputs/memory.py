@@ -211,11 +211,14 @@ class MemoryTensors:
         self.states: list[MemoryState] = [MemoryState()] * len(self.examples)
 
     def compute(self, indices: Sequence[int], states: Sequence[MemoryState]) -> list[MemoryRow]:
+        """The rows of ``indices`` from these states (a row whose state is unchanged is not made again)."""
         ex = self.examples
-        rows = self.inputs.rows([ex[i].query for i in indices], states, None, [self.exclude[i] for i in indices])
-        for i, s, r in zip(indices, states, rows):
-            self.rows[i], self.states[i] = r, s
-        return rows
+        todo = [k for k, (i, s) in enumerate(zip(indices, states)) if self.rows[i] is None or self.states[i] != s]
+        made = self.inputs.rows([ex[indices[k]].query for k in todo], [states[k] for k in todo], None,
+                                [self.exclude[indices[k]] for k in todo])
+        for k, row in zip(todo, made):
+            self.rows[indices[k]], self.states[indices[k]] = row, states[k]
+        return [self.rows[i] for i in indices]
 
     def teacher(self) -> None:
         """Rows with the reference answers as every turn's focus."""
