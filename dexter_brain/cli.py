@@ -139,14 +139,19 @@ def headline(report: dict) -> str:
         value = (report.get(section) or {}).get(key)
         return "n/a" if value is None else f"{value:.3f}"
 
+    def used(section: str) -> str:
+        return "floor + residual" if (report.get(section) or {}).get("residual") else "floor alone"
+
     return "\n".join([
-        f"  memory    recall@5 {f('memory', 'recall@5')} (BM25 {f('memory', 'bm25_recall@5')}, linear "
-        f"{f('memory', 'linear_recall@5')}); follow-ups {f('memory', 'followup_recall@5')} "
-        f"(stateless {f('memory', 'followup_recall@5_stateless')})",
-        f"  tool      top-1 {f('tool', 'top1')} (BM25 {f('tool', 'bm25_top1')}, linear {f('tool', 'linear_top1')}); "
-        f"corrections {f('tool', 'correction_top1')}; unseen tools {f('tool', 'unseen_top1')}",
-        f"  reasoning step F1 {f('reasoning', 'step_f1')} (nearest plan {f('reasoning', 'nn_step_f1')}); "
-        f"next step {f('reasoning', 'next_step_acc')}",
+        f"  memory    recall@5 {f('memory', 'recall@5')} ({used('memory')}; floor {f('memory', 'floor_recall@5')}, "
+        f"BM25 {f('memory', 'bm25_recall@5')}); follow-ups {f('memory', 'followup_recall@5')} "
+        f"(stateless {f('memory', 'followup_recall@5_stateless')}); candidates hold "
+        f"{f('memory', 'candidate_recall')} of the answers",
+        f"  tool      top-1 {f('tool', 'top1')} ({used('tool')}; floor {f('tool', 'floor_top1')}, BM25 "
+        f"{f('tool', 'bm25_top1')}, TF-IDF+LR {f('tool', 'linear_top1')}); corrections "
+        f"{f('tool', 'correction_top1')}; unseen tools {f('tool', 'unseen_top1')} (BM25 {f('tool', 'bm25_unseen_top1')})",
+        f"  reasoning step F1 {f('reasoning', 'step_f1')} ({used('reasoning')}; floor {f('reasoning', 'floor_step_f1')}, "
+        f"nearest plan {f('reasoning', 'nn_step_f1')}); next step {f('reasoning', 'next_step_acc')}",
     ])
 
 

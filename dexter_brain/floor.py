@@ -114,12 +114,12 @@ def _floats(a: np.ndarray) -> list[float]:
 # --- the fit --------------------------------------------------------------------------------------------
 def _log_softmax_parts(logits: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row-wise logsumexp over the ``allowed`` entries and the softmax over them (0 elsewhere)."""
-    x = np.where(allowed, logits, -np.inf)
+    x = logits + np.where(allowed, 0.0, -1e30)  # exp of a disallowed entry underflows to exactly 0
     top = np.max(x, axis=1, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0.0)
-    e = np.where(allowed, np.exp(x - top), 0.0)
-    total = e.sum(1, keepdims=True)
-    return (np.log(np.maximum(total, 1e-300)) + top)[:, 0], e / np.maximum(total, 1e-300)
+    top = np.where(top > -1e29, top, 0.0)
+    e = np.exp(x - top)
+    total = np.maximum(e.sum(1, keepdims=True), 1e-300)
+    return (np.log(total) + top)[:, 0], e / total
 
 
 def _loss_and_grad(logits: np.ndarray, data: FloorData, objective: Objective, row_weight: np.ndarray
@@ -284,11 +284,12 @@ def _has_answers(data: FloorData, objective: Objective) -> bool:
     return bool(((data.labels > 0) & data.mask).any())
 
 
-def fit_floor(feature_names: Sequence[str], modes: Sequence[Mode]) -> LinearFloor:
+def fit_floor(feature_names: Sequence[str], modes: Sequence[Mode], l2_grid: Sequence[float] = L2_GRID
+              ) -> LinearFloor:
     """A floor with one set of weights per mode."""
     means, stds, weights, biases, infos = [], [], [], [], []
     for mode in modes:
-        mean, std, w, b, info = fit_mode(mode)
+        mean, std, w, b, info = fit_mode(mode, l2_grid)
         means.append(mean), stds.append(std), weights.append(w), biases.append(b), infos.append(info)
         logger.info("floor: %s", info)
     # One standardisation for all modes (the first mode's); other modes' weights are rescaled to it.

@@ -23,7 +23,7 @@ from dexter_brain.features.common import Encoder
 from dexter_brain.features.memory import MemoryFeaturizer
 from dexter_brain.features.reasoning import ReasoningFeaturizer
 from dexter_brain.features.tool import ToolFeaturizer
-from dexter_brain.floor import LinearFloor, Mode, fit_floor
+from dexter_brain.floor import L2_GRID, LinearFloor, Mode, fit_floor
 from dexter_brain.inputs import memory as memory_inputs
 from dexter_brain.inputs import reasoning as reasoning_inputs
 from dexter_brain.inputs import tool as tool_inputs
@@ -68,20 +68,29 @@ def _tensorize_memory(out: Path, encoder: Encoder, featurizer: MemoryFeaturizer)
               for s, ex in _examples(out, "memory", MemoryExample).items() if ex}
     for t in splits.values():
         t.teacher()
-    floor = _fit_memory_floor(splits)
-    for _ in range(2):  # replay with the floor, refit on what it served, replay with the refitted floor
-        for t in splits.values():
-            t.replay(floor)
-        floor = _fit_memory_floor(splits)
+    # Replay with a floor, refit on what it served, replay again; the choice among the training variants and L2
+    # strengths is made on the last fit only (the earlier ones only need to answer like a fitted floor).
+    floor = _fit_memory_floor(splits, choose=False)
+    for t in splits.values():
+        t.replay(floor)
+    floor = _fit_memory_floor(splits, choose=False)
+    for t in splits.values():
+        t.replay(floor)
+    floor = _fit_memory_floor(splits, choose=True)
     for t in splits.values():
         t.replay(floor)
     arrays = {s: t.arrays(encoder) for s, t in splits.items()}
     return _write(out, "memory", arrays, inputs.bank_ids(encoder), floor)
 
 
-def _fit_memory_floor(splits: dict) -> LinearFloor:
+def _fit_memory_floor(splits: dict, choose: bool) -> LinearFloor:
+    """The memory floor; ``choose``: among the training variants (with and without the generated examples),
+    the L2 strengths and BM25 alone on validation, else one fit on every row at the middle L2 strength."""
     train = splits["train"]
     trains = [("all", train.floor_data(max_rows=MAX_FLOOR_ROWS))]
+    if not choose:
+        return fit_floor(memory_inputs.CANDIDATE_FEATURES,
+                         [Mode(trains, None, "listwise", None)], l2_grid=(L2_GRID[len(L2_GRID) // 2],))
     real = train.floor_data(real_only=True, max_rows=MAX_FLOOR_ROWS)
     if 0 < len(real) < len(trains[0][1]):
         trains.append(("real", real))
