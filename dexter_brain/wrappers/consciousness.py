@@ -88,10 +88,11 @@ class UnifiedConsciousness:
         self.missing: dict[str, str] = {k: "not given" for k, p in parts.items() if p is None}
 
     @classmethod
-    def from_dir(cls, models_dir: str | Path, use_carry: bool = True, device: str = "auto",
-                 **kwargs) -> "UnifiedConsciousness":
+    def from_dir(cls, models_dir: str | Path, use_carry: bool = True, device: str = "auto", *,
+                 backend: str = "torch", **kwargs) -> "UnifiedConsciousness":
         """Load ``models_dir/memory``, ``models_dir/tool`` and ``models_dir/reasoning``; a missing one is left
-        out (``health()`` says so), a broken one is an error.
+        out (``health()`` says so), a broken one is an error. ``backend`` (``torch``, ``onnx``, ``onnx-int8``)
+        is how each runs (see ``MemoryTRM.from_checkpoint``).
 
         Raises:
             CheckpointError: ``models_dir`` is missing, holds none of the three, or one of them is broken.
@@ -103,7 +104,8 @@ class UnifiedConsciousness:
         for kind in KINDS:
             path = models_dir / kind
             if path.exists():
-                parts[kind] = CLASSES[kind].from_checkpoint(path, use_carry=use_carry, device=device)
+                parts[kind] = CLASSES[kind].from_checkpoint(path, use_carry=use_carry, device=device,
+                                                            backend=backend)
             else:
                 missing[kind] = f"not found: {path}"
                 logger.warning("no %s TRM in %s: running without it", kind, models_dir)
