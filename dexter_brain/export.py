@@ -204,10 +204,58 @@ def _trace_to_onnx(module: nn.Module, inputs: tuple[Tensor, ...], path: Path, in
                           output_names=output_names, dynamic_axes=dynamic_axes, do_constant_folding=True)
 
 
+def _fold_weight_identities(path: Path) -> None:
+    """Point every consumer of ``Identity(initializer)`` at the initializer itself and drop the Identity.
+
+    The tracer passes a weight used at many unrolled steps through one Identity per use; the quantiser then
+    sees a non-constant operand at those uses and keeps them (and the fp32 copy of the weight) in fp32.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    weights = {i.name for i in graph.initializer}
+    outputs = {o.name for o in graph.output}
+    alias = {n.output[0]: n.input[0] for n in graph.node
+             if n.op_type == "Identity" and n.input[0] in weights and n.output[0] not in outputs}
+    if not alias:
+        return
+    kept = [n for n in graph.node if not (n.op_type == "Identity" and n.output[0] in alias)]
+    for node in kept:
+        for i, name in enumerate(node.input):
+            if name in alias:
+                node.input[i] = alias[name]
+    del graph.node[:]
+    graph.node.extend(kept)
+    onnx.save(model, str(path))
+
+
+QUANTIZED_SCOPES = ("/net/", "/reader/", "/candidates/", "/token_embedding/")
+"""The modules whose matrices int8 stores: the recursive network, the input reader and the candidate encoder
+(where the weights are). The scorer's heads stay fp32: their inputs are raw hand-made features of very
+different scales, which one per-tensor activation scale would flatten, and they are small."""
+
+
+class _QuantizerNotes(logging.Filter):
+    # quantize_dynamic logs on the root logger: a hint to run onnxruntime's pre-processing (whose symbolic shape
+    # inference fails on these graphs) and a line per MatMul of two activations it leaves in fp32. Noise here.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "onnxruntime" not in record.pathname
+
+
 def _quantize(fp32: Path, int8: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    import onnx
+
+    nodes = [n.name for n in onnx.load(str(fp32)).graph.node
+             if n.op_type in ("MatMul", "Gather") and any(scope in n.name for scope in QUANTIZED_SCOPES)]
+    notes = _QuantizerNotes()
+    logging.getLogger().addFilter(notes)
+    try:
+        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, nodes_to_quantize=nodes)
+    finally:
+        logging.getLogger().removeFilter(notes)
 
 
 # --- export ---------------------------------------------------------------------------------------------
@@ -255,6 +303,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = None,
                            {"cand_ids": {0: "candidates", 1: "candidate_tokens"}, "cand_vecs": {0: "candidates"}})
             files.append(ENCODER_FILE)
         for name in files:
+            _fold_weight_identities(tmp / name)
             try:
                 onnx.checker.check_model(str(tmp / name), full_check=True)
             except Exception as exc:

@@ -26,8 +26,8 @@ EXAMPLE = """example:
 
 def build_parser(prog: str = "dexter-brain export") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=prog, description="Export each TRM's scoring core to ONNX (dynamic batch and candidate axes), beside "
-                               "its checkpoint in <models-dir>/<kind>/onnx/best/, for backend=\"onnx\".",
+        prog=prog, description="Export each TRM's scoring core to ONNX (dynamic batch and candidate axes) beside its\n"
+                               "checkpoint, in <models-dir>/<kind>/onnx/best/, for backend=\"onnx\" on the wrappers.",
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--format", choices=("onnx",), required=True, help="the export format (onnx)")
     parser.add_argument("--models-dir", type=Path, default=Path("models"),
@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None, prog: str = "dexter-brain export") -> in
         if "reason" in info:
             print(f"{kind}: not exported: {info['reason']}")
             continue
-        sizes = ", ".join(f"{name} {size / 1e6:.2f} MB" for name, size in info["bytes"].items())
+        sizes = ", ".join(f"{name} {size / 1e6:.2f} MB" if size >= 1e5 else f"{name} {size / 1e3:.1f} kB"
+                          for name, size in info["bytes"].items())
         what = "floor alone" if not info["residual"] else f"{info['budget']} supervision steps"
         print(f"{kind}: {what} -> {info['dir']} ({sizes})")
     return 0

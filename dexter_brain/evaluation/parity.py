@@ -91,7 +91,7 @@ def compare_backends(models_dir: str | Path, data_dir: str | Path, *, backends: 
         Per kind (those with a checkpoint and rows): ``rows`` and, per backend, ``metrics`` (see the module
         docstring, plus ``n``), ``max_abs_diff`` (largest difference of a probability the public call
         returns), ``same_top1`` (share of rows with the same top answer: first memory, selected tool, the
-        plan's steps, the next step), ``same_steps`` (share with the same recursion steps).
+        plan's steps, the next step), ``same_steps`` (share with the same recursion steps), ``mean_steps``.
 
     Raises:
         ExportError: An ONNX backend without an up-to-date export.
@@ -115,5 +115,6 @@ def compare_backends(models_dir: str | Path, data_dir: str | Path, *, backends: 
                                           default=0.0)),
                 "same_top1": float(np.mean([a["top"] == r["top"] for a, r in zip(answers, reference)])),
                 "same_steps": float(np.mean([a["steps"] == r["steps"] for a, r in zip(answers, reference)])),
+                "mean_steps": float(np.mean([a["steps"] for a in answers])),
             }
     return out
