@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +33,7 @@ def test_python_block_runs_as_written(index, tiny_brain, tmp_path):
     # The README's paths are relative to a project directory holding models/ and datasets/raw/sample.
     (tmp_path / "datasets" / "raw").mkdir(parents=True)
     (tmp_path / "datasets" / "raw" / "sample").symlink_to(tiny_brain["raw"])
-    (tmp_path / "models").symlink_to(tiny_brain["models"])
+    shutil.copytree(tiny_brain["models"], tmp_path / "models")  # a copy: an example may export into it
     code = blocks("python")[index]
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -51,6 +52,8 @@ COMMANDS = [
     [sys.executable, "-m", "dexter_brain.cli", "train"],
     [sys.executable, "-m", "dexter_brain.cli", "evaluate"],
     [sys.executable, "-m", "dexter_brain.cli", "chat"],
+    [sys.executable, "-m", "dexter_brain.cli", "export"],
+    [sys.executable, "-m", "pipelines.export_onnx"],
 ]
 
 
