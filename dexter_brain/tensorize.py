@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dexter_brain.bank import FACT_FIELDS, MemoryBank
 from dexter_brain.features.common import Encoder
 from dexter_brain.features.memory import MemoryFeaturizer
 from dexter_brain.features.reasoning import ReasoningFeaturizer
@@ -51,7 +52,17 @@ def _write(out: Path, kind: str, arrays: dict[str, dict[str, np.ndarray]], bank:
 
 
 def tensorize_memory(out: Path, encoder: Encoder) -> dict[Path, str]:
-    featurizer = MemoryFeaturizer.from_state(read_json(out / "memory" / "featurizer.json"))
+    """Memory rows scored by the FTS5 index of a ``MemoryBank`` made here (``memory/bank.sqlite``) from the
+    bank's facts: the same lexical scores the wrappers read from the bank they serve from."""
+    state = read_json(out / "memory" / "featurizer.json")
+    path = out / "memory" / "bank.sqlite"
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    with MemoryBank.create(path, [{k: f.get(k) for k in FACT_FIELDS} for f in state["facts"]]) as bank:
+        return _tensorize_memory(out, encoder, MemoryFeaturizer.from_state(state, bank=bank))
+
+
+def _tensorize_memory(out: Path, encoder: Encoder, featurizer: MemoryFeaturizer) -> dict[Path, str]:
     inputs = memory_inputs.MemoryInputs(featurizer)
     splits = {s: memory_inputs.MemoryTensors(inputs, ex, exclude_own_episode=s == "train")
               for s, ex in _examples(out, "memory", MemoryExample).items() if ex}

@@ -369,7 +369,7 @@ def test_benchmark_runs_on_a_tiny_bank(travel_raw_dir, tmp_path, capsys):
 
 
 def test_facts_may_be_the_miners_fact_rows(tmp_path):
-    from dexter_brain.corpora.schema import FactRow
+    from dexter_brain.schema import FactRow
 
     rows = [FactRow(**{**f, "neighbours": tuple(f["neighbours"])}) for f in FACTS]
     with MemoryBank.create(tmp_path / "bank.sqlite", rows) as bank:

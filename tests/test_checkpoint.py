@@ -188,7 +188,9 @@ def test_training_writes_only_safetensors_json_and_the_tokenizer(tiny_brain):
     files = [p for p in tiny_brain["models"].rglob("*") if p.is_file()]
     assert files
     assert [p for p in files if p.suffix in PICKLE_SUFFIXES] == []
-    assert {p.suffix for p in files} <= {".safetensors", ".json", ".jsonl", ".model"}
+    # Besides the checkpoints: the memory bank (SQLite, made when a wrapper first loads) and its WAL files.
+    assert {p.suffix for p in files} <= {".safetensors", ".json", ".jsonl", ".model", ".sqlite", ".sqlite-wal",
+                                         ".sqlite-shm"}
     for p in files:
         if p.suffix == ".safetensors":  # an 8-byte header length, then a JSON header: no pickle inside
             assert p.read_bytes()[8:9] == b"{", p

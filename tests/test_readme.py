@@ -33,7 +33,8 @@ def test_python_block_runs_as_written(index, tiny_brain, tmp_path):
     # The README's paths are relative to a project directory holding models/ and datasets/raw/sample.
     (tmp_path / "datasets" / "raw").mkdir(parents=True)
     (tmp_path / "datasets" / "raw" / "sample").symlink_to(tiny_brain["raw"])
-    shutil.copytree(tiny_brain["models"], tmp_path / "models")  # a copy: an example may export into it
+    # A copy: the examples add memories, which the bank keeps durably, and export to ONNX beside the checkpoints.
+    shutil.copytree(tiny_brain["models"], tmp_path / "models", ignore=shutil.ignore_patterns("bank.sqlite*"))
     code = blocks("python")[index]
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -52,6 +53,7 @@ COMMANDS = [
     [sys.executable, "-m", "dexter_brain.cli", "train"],
     [sys.executable, "-m", "dexter_brain.cli", "evaluate"],
     [sys.executable, "-m", "dexter_brain.cli", "chat"],
+    [sys.executable, "-m", "dexter_brain.cli", "serve"],
     [sys.executable, "-m", "dexter_brain.cli", "export"],
     [sys.executable, "-m", "pipelines.export_onnx"],
 ]

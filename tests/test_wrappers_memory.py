@@ -30,8 +30,9 @@ NEW_FACT = "The allotment plot at Brockwell Gardens is number 42"
 
 
 @pytest.fixture
-def memory(tiny_brain) -> MemoryTRM:
-    return MemoryTRM.from_checkpoint(tiny_brain["models"] / "memory", device="cpu")
+def memory(tiny_brain, tmp_path) -> MemoryTRM:
+    """The tiny brain's memory with a bank file of its own (made from the checkpoint's facts)."""
+    return MemoryTRM.from_checkpoint(tiny_brain["models"] / "memory", device="cpu", bank=tmp_path / "bank.sqlite")
 
 
 def bank(memory: MemoryTRM) -> dict[str, dict]:
@@ -91,12 +92,26 @@ def test_add_memory_is_retrievable_at_once(memory):
     assert found == [{"id": "f-9001", "text": NEW_FACT, "score": found[0]["score"], "source": "add_memory"}]
 
 
-def test_add_memory_without_id_derives_a_stable_one(memory):
+def test_add_memory_without_id_derives_a_stable_one(memory, tmp_path):
     fact_id = memory.add_memory(NEW_FACT)
     assert fact_id.startswith("mem-") and fact_id == MemoryTRM.from_checkpoint(
-        memory.core.directory, device="cpu").add_memory(NEW_FACT)
+        memory.core.directory, device="cpu", bank=tmp_path / "other.sqlite").add_memory(NEW_FACT)
+    assert memory.add_memory(NEW_FACT) == fact_id  # the same fact again (a retry): nothing changes
     with pytest.raises(ValueError, match=re.escape(f"a memory with id {fact_id!r} already exists")):
         memory.add_memory("something else", id=fact_id)
+
+
+def test_the_bank_is_durable_across_a_restart(memory, tiny_brain, tmp_path):
+    added = memory.add_memory(NEW_FACT, id="f-9001", topic="garden")
+    gone = next(f for f in bank(memory).values() if "John Lewis" in f["text"])
+    memory.remove_memory(gone["id"])
+    again = MemoryTRM.from_checkpoint(tiny_brain["models"] / "memory", device="cpu", bank=tmp_path / "bank.sqlite")
+    assert bank(again) == bank(memory) and added in bank(again) and gone["id"] not in bank(again)
+    assert added in ids_of(again.retrieve("Which allotment plot do I have at Brockwell Gardens?", k=MAX_K))
+    assert gone["id"] not in ids_of(again.retrieve(gone["text"], k=MAX_K))
+    # The same query ranks the same facts in both: the bank holds everything retrieval reads.
+    query = "Which allotment plot do I have?"
+    assert again.retrieve(query, k=10, conversation_id="x") == memory.retrieve(query, k=10, conversation_id="x")
 
 
 def test_remove_memory_is_gone_at_once(memory):

@@ -4,6 +4,7 @@ FTS5 query quoting, vector checks, and the inserts shared by ``create``, ``add``
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence

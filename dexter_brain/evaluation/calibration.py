@@ -202,15 +202,18 @@ def _plan_labels(texts: list[str], steps: list[str]) -> np.ndarray:
     return np.array([float(any(step_similarity(t, s) >= STEP_MATCH_THRESHOLD for s in steps)) for t in texts])
 
 
-def load_wrapper(kind: str, checkpoint: str | Path, *, use_carry: bool = True, floor_only: bool = False):
-    """The public wrapper of ``kind`` on CPU (``floor_only``: scoring with the model's linear floor alone)."""
+def load_wrapper(kind: str, checkpoint: str | Path, *, use_carry: bool = True, floor_only: bool = False,
+                 bank: str | Path | None = None):
+    """The public wrapper of ``kind`` on CPU (``floor_only``: scoring with the model's linear floor alone;
+    ``bank``: the memory bank file to use instead of the brain's own)."""
     if kind == "memory":
         from dexter_brain.wrappers.memory import MemoryTRM as cls
     elif kind == "tool":
         from dexter_brain.wrappers.tool import ToolTRM as cls
     else:
         from dexter_brain.wrappers.reasoning import ReasoningTRM as cls
-    wrapper = cls.from_checkpoint(checkpoint, use_carry=use_carry, device="cpu")
+    extra = {"bank": bank} if kind == "memory" and bank is not None else {}
+    wrapper = cls.from_checkpoint(checkpoint, use_carry=use_carry, device="cpu", **extra)
     if floor_only:
         wrapper.core.model.use_residual = False
     return wrapper

@@ -298,7 +298,7 @@ def evaluate_brain(models_dir: str | Path, data_dir: str | Path, *, raw_dir: str
                              show_progress_bar=False)
         test_manifest = read_json(test_dir / "manifest.json") if (test_dir / "manifest.json").exists() else {}
         report = _evaluate(models_dir, data_dir, test_dir, test_manifest, raw_dir, calibrated,
-                           latency_samples, show_progress_bar)
+                           latency_samples, show_progress_bar, tmp)
     report["data"].update({"data_dir": str(data_dir), "raw_dir": str(raw_dir) if raw_dir is not None else None,
                            "data_fingerprint": manifest.get("fingerprint")})
     fingerprints = {k: v for k, v in report["data"]["models_corpus_fingerprint"].items() if v}
@@ -327,7 +327,8 @@ def _build_seconds(given: dict | None, calibrated_here: float | None, evaluate: 
     return seconds
 
 
-def _evaluate(models_dir, data_dir, test_dir, test_manifest, raw_dir, calibrated, latency_samples, show) -> dict:
+def _evaluate(models_dir, data_dir, test_dir, test_manifest, raw_dir, calibrated, latency_samples, show,
+              scratch) -> dict:
     report: dict = {"version": REPORT_VERSION, "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "machine": cost.machine(), "fingerprint": test_manifest.get("fingerprint"),
                     "calibration": {}, "calibration_detail": {}, "steps": {}, "steps_histogram": {},
@@ -349,12 +350,18 @@ def _evaluate(models_dir, data_dir, test_dir, test_manifest, raw_dir, calibrated
         if not any(r.get("scored", True) for r in rows):
             _null_kind(report, kind, f"no scored {kind} test rows in {test_dir}")
             continue
-        wrapper = load_wrapper(kind, checkpoint)
+        # Memory wrappers get banks of their own (from the checkpoint's facts): an evaluation never changes the
+        # brain's bank, not even when it refreshes the banks from another raw directory.
+        banks = {name: Path(scratch) / f"{name}.sqlite" if kind == "memory" else None
+                 for name in ("ours", "stateless", "floor")}
+        wrapper = load_wrapper(kind, checkpoint, bank=banks["ours"])
         report["data"]["models_corpus_fingerprint"][kind] = wrapper.core.meta.get("corpus_fingerprint")
         logger.info("evaluating %s on %d test rows", kind, len(rows))
-        floor = load_wrapper(kind, checkpoint, floor_only=True) if wrapper.core.model.use_residual else None
+        floor = load_wrapper(kind, checkpoint, floor_only=True, bank=banks["floor"]) \
+            if wrapper.core.model.use_residual else None
         if kind == "memory":
-            result = evaluate_memory(wrapper, load_wrapper(kind, checkpoint, use_carry=False), floor, rows,
+            result = evaluate_memory(wrapper, load_wrapper(kind, checkpoint, use_carry=False, bank=banks["stateless"]),
+                                     floor, rows,
                                      raw_dir=raw_dir, show_progress_bar=show)
             report["curves"]["memory_recall_at_k"] = {"k": list(RECALL_CURVE_K), **result["curves"]}
         elif kind == "tool":

@@ -96,11 +96,15 @@ class MemoryFeaturizer:
     """
 
     def __init__(self, facts: Iterable[dict], entities: EntityIndex,
-                 past_queries: Iterable[tuple[str, str, Sequence[str]]] = ()):
+                 past_queries: Iterable[tuple[str, str, Sequence[str]]] = (), *, index=None):
+        """``index``: the lexical index the facts' scores come from, positions aligned with ``facts``: a
+        ``BankIndex`` over the ``MemoryBank`` that holds them (the corpus build and the wrappers), or None for
+        an in-memory ``LexicalIndex`` built here. With a bank, ``facts`` are its rows, removed ones included
+        (``removed`` set), so that positions agree."""
         self.entities = entities
         self.facts: list[dict] = []
         self.position: dict[str, int] = {}
-        self.index = LexicalIndex()
+        self.index = index if index is not None else LexicalIndex()
         self.by_entity: dict[str, list[int]] = defaultdict(list)
         self.fact_words: list[set[str]] = []
         self._word_ids: dict[str, int] = {}
@@ -127,9 +131,17 @@ class MemoryFeaturizer:
         self._past_word_ids = Ragged()  # per past query: ids of its content words
         self._past_by_id: dict[str, list[int]] = defaultdict(list)  # fact id -> past queries naming it
         self._fact_past = Ragged()  # per fact: the past queries naming its id
+        removed = []
         for fact in facts:
-            self.add_fact(fact)
-        self.spelling = SpellingIndex(w for ws in self.fact_words for w in ws)
+            if fact.get("removed"):
+                removed.append(fact["id"])
+                fact = {**fact, "id": f"\0removed:{len(self.facts)}"}  # holds the position only
+            self._add(fact, indexed=index is not None)
+        for i, fact in enumerate(self.facts):
+            if fact["id"].startswith("\0removed:"):
+                self._forget(i)
+        self.spelling = SpellingIndex(w for i, ws in enumerate(self.fact_words) if not self.facts[i].get("removed")
+                                      for w in ws)
         for key in entities.canonical:
             for w in key:
                 self.spelling.add(w)
@@ -151,6 +163,11 @@ class MemoryFeaturizer:
         return wid
 
     def add_fact(self, fact: dict) -> int:
+        """Index a new fact (with a bank index: the one the bank has just stored) and return its position."""
+        return self._add(fact, indexed=False)
+
+    def _add(self, fact: dict, indexed: bool) -> int:
+        """``indexed``: the lexical index already holds the fact (a bank's rows at construction)."""
         if fact["id"] in self.position:
             raise ValueError(f"fact id {fact['id']!r} is already in the bank")
         i = len(self.facts)
@@ -160,7 +177,8 @@ class MemoryFeaturizer:
         tokens = content_words(fact["text"]) + [w for w in entity_words if w not in fact["text"].lower()]
         words_set = set(tokens)
         self.fact_words.append(words_set)
-        self.index.add(tokens)
+        if not indexed:
+            self.index.add(tokens)
         entity = fact.get("entity")
         if entity:
             self.by_entity[entity].append(i)
@@ -201,8 +219,14 @@ class MemoryFeaturizer:
         return [self.position[n] for n in self.facts[i].get("neighbours") or () if n in self.position]
 
     def remove_fact(self, fact_id: str) -> None:
-        i = self.position.pop(fact_id)
+        """Forget a fact (with a bank index: one the bank has just removed)."""
+        i = self.position[fact_id]
         self.index.remove(i)
+        self._forget(i)
+
+    def _forget(self, i: int) -> None:
+        fact_id = self.facts[i]["id"]
+        self.position.pop(fact_id)
         self.facts[i] = {**self.facts[i], "removed": True}
         entity = self.facts[i].get("entity")
         if entity and i in self.by_entity.get(entity, []):
@@ -463,6 +487,13 @@ class MemoryFeaturizer:
         }
 
     @classmethod
-    def from_state(cls, state: dict) -> "MemoryFeaturizer":
-        return cls(state["facts"], EntityIndex.from_json(state["entities"]),
-                   [tuple(r) for r in state["past_queries"]])
+    def from_state(cls, state: dict, bank=None) -> "MemoryFeaturizer":
+        """Rebuild from ``to_state``; with a ``MemoryBank``, its facts (and FTS5 index) replace the state's."""
+        past = [tuple(r) for r in state["past_queries"]]
+        entities = EntityIndex.from_json(state["entities"])
+        if bank is None:
+            return cls(state["facts"], entities, past)
+        from dexter_brain.bank.index import BankIndex
+
+        facts = [{**r.fact, "removed": True} if r.is_removed else r.fact for r in bank.rows()]
+        return cls(facts, entities, past, index=BankIndex(bank))

@@ -17,16 +17,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dexter_brain.checkpoint import save_checkpoint
+from dexter_brain.bank import FACT_FIELDS, BankError, MemoryBank
+from dexter_brain.checkpoint import WEIGHTS, CheckpointError, save_checkpoint
 from dexter_brain.config import InferConfig
 from dexter_brain.features.common import fact_text
 from dexter_brain.features.memory import MemoryFeaturizer
 from dexter_brain.inputs.memory import MAX_CANDIDATES, MemoryInputs, MemoryState
+from dexter_brain.io import sha256_file
 from dexter_brain.wrappers.carry import CarryStore
 from dexter_brain.wrappers.common import (
     CALIBRATION_FILE, TRMCore, check_conversations, padded, softmax, split_by_conversation, validate_text,
 )
 
+BANK_FILE = "bank.sqlite"
 MAX_K = MAX_CANDIDATES
 """At most this many memories per call: every candidate."""
 
@@ -40,11 +43,42 @@ class MemoryTRM:
         >>> r["memories"][0]["text"], r["memories"][0]["source"]
     """
 
-    def __init__(self, core: TRMCore):
+    def __init__(self, core: TRMCore, bank: str | Path | None = None):
         self.core = core
-        self.featurizer = MemoryFeaturizer.from_state(core.featurizer_state)
+        self.bank_path = Path(bank) if bank is not None else core.directory.parent / BANK_FILE
+        self.bank = self._open_bank()
+        self.featurizer = MemoryFeaturizer.from_state(core.featurizer_state, bank=self.bank)
         self.inputs = MemoryInputs(self.featurizer)
-        self._set_vectors(self._encode([f["text"] for f in self.featurizer.facts]))
+        self._set_vectors(self._bank_vectors())
+
+    # --- the durable bank -----------------------------------------------------------------------------------
+    def _encoder_tag(self) -> str:
+        """What the bank's vectors were made by: this checkpoint's weights."""
+        return "weights:" + sha256_file(self.core.directory / WEIGHTS)
+
+    def _open_bank(self) -> MemoryBank:
+        """The bank file, made from the checkpoint's facts the first time (vectors encoded once, when the
+        model reads them); a bank made by other weights gets its vectors encoded again, once."""
+        if self.bank_path.exists():
+            try:
+                return MemoryBank.open(self.bank_path)
+            except BankError as exc:
+                raise CheckpointError(str(exc)) from exc
+        facts = self.core.featurizer_state["facts"]
+        vectors = self._encode([f["text"] for f in facts]).cpu().numpy() if self.core.model.use_residual else None
+        return MemoryBank.create(self.bank_path, [{k: f.get(k) for k in FACT_FIELDS} for f in facts], vectors,
+                                 encoder=self._encoder_tag() if vectors is not None else None)
+
+    def _bank_vectors(self) -> torch.Tensor:
+        """The bank's vectors for every position (zeros when the floor scores alone: nothing reads them)."""
+        D = self.core.model.config.hidden_size
+        if not self.core.model.use_residual:
+            return torch.zeros(self.bank.num_positions, D, device=self.core.device)
+        tag = self._encoder_tag()
+        if self.bank.dim != D or self.bank.encoder != tag:
+            texts = [r.fact["text"] for r in self.bank.rows()]
+            self.bank.write_vectors(self._encode(texts).cpu().numpy(), encoder=tag)
+        return torch.tensor(np.array(self.bank.vectors(), dtype=np.float32), device=self.core.device)
 
     def _set_vectors(self, vectors: torch.Tensor) -> None:
         # A buffer with spare rows, so add_memory appends in place instead of copying the whole bank.
@@ -67,18 +101,24 @@ class MemoryTRM:
     @classmethod
     def from_checkpoint(cls, path: str | Path, use_carry: bool = True, device: str = "auto", *,
                         infer_config: InferConfig | None = None, carry_store: CarryStore | None = None,
-                        backend: str = "torch") -> "MemoryTRM":
-        """Load a memory checkpoint (a ``best/`` directory or the training directory holding it).
+                        bank: str | Path | None = None, backend: str = "torch") -> "MemoryTRM":
+        """Load a memory checkpoint (a ``best/`` directory or the training directory holding it) and its bank.
 
-        ``backend="onnx"`` (or ``"onnx-int8"``) runs the model's ONNX export with onnxruntime on CPU
-        (``dexter-brain export --format onnx`` makes it; ``pip install 'dexter-brain[onnx]'``).
+        Args:
+            bank: The ``MemoryBank`` file holding the stored facts; default ``bank.sqlite`` beside the
+                checkpoint directory (``models/memory/bank.sqlite`` for ``models/memory/best``), made from the
+                checkpoint's facts when it does not exist yet. ``add_memory``, ``remove_memory`` and
+                ``refresh_from`` change it durably: a restart sees them.
+            backend: ``"torch"``; ``"onnx"`` (or ``"onnx-int8"``) runs the model's ONNX export with onnxruntime
+                on CPU (``dexter-brain export --format onnx`` makes it; ``pip install 'dexter-brain[onnx]'``).
 
         Raises:
-            CheckpointError: Missing or corrupt files, another TRM kind, or a mismatched vocabulary; with
-                an ONNX backend, a missing or stale export (``dexter_brain.export.ExportError``).
+            CheckpointError: Missing or corrupt files, another TRM kind, a mismatched vocabulary, or a bank file
+                that is not a memory bank; with an ONNX backend, a missing or stale export
+                (``dexter_brain.export.ExportError``).
         """
         return cls(TRMCore(path, "memory", use_carry=use_carry, device=device, infer_config=infer_config,
-                           carry_store=carry_store, backend=backend))
+                           carry_store=carry_store, backend=backend), bank=bank)
 
     # --- the bank ---------------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -104,7 +144,10 @@ class MemoryTRM:
             **meta: Optional ``entity``, ``topic``, ``source``, ``created_at``.
 
         Returns:
-            The fact's id.
+            The fact's id. Adding a fact already stored under that id with the same text changes nothing.
+
+        Raises:
+            ValueError: Another fact is stored under ``id``.
         """
         text = validate_text(text, "text")
         with self.core.lock:
@@ -113,14 +156,18 @@ class MemoryTRM:
             elif not isinstance(id, str) or not id:
                 raise TypeError(f"id must be a non-empty string, got {id!r}")
             if id in self.featurizer.position:
+                if self.featurizer.facts[self.featurizer.position[id]]["text"] == text:
+                    return id  # the same fact again (e.g. a retry after a crash): already stored
                 raise ValueError(f"a memory with id {id!r} already exists (remove_memory it first)")
             fact = {"id": id, "text": text, "source": str(meta.get("source", "add_memory")),
                     "entity": meta.get("entity") or self.featurizer.entities.main_entity(text),
                     "topic": meta.get("topic"),
                     "created_at": meta.get("created_at") or datetime.now(timezone.utc).isoformat(),
                     "neighbours": []}
+            vector = self._encode([text])[0]
+            self.bank.add(fact, vector.cpu().numpy() if self.bank.dim is not None else None)  # durable first
             self.featurizer.add_fact(fact)
-            self._append_vector(self._encode([text])[0])
+            self._append_vector(vector)
         return id
 
     def remove_memory(self, id: str) -> None:
@@ -128,11 +175,12 @@ class MemoryTRM:
         with self.core.lock:
             if id not in self.featurizer.position:
                 raise KeyError(f"no memory with id {id!r}")
+            self.bank.remove(id)
             self.featurizer.remove_fact(id)
 
     def refresh_from(self, raw: str | Path) -> dict:
-        """Rebuild the bank from a raw directory (or a ``brain.db`` file): facts no longer stored disappear,
-        new ones become retrievable. Past-query statistics are kept. Returns counts."""
+        """Refill the bank from a raw directory (or a ``brain.db`` file), atomically and durably: facts no longer
+        stored disappear, new ones become retrievable. Past-query statistics are kept. Returns counts."""
         from dexter_brain.corpora.memory import build_bank, build_entity_index
         from dexter_brain.raw import RawStore
 
@@ -144,13 +192,16 @@ class MemoryTRM:
                 raw = Path(tmp)
             store = RawStore.load(raw, show_progress_bar=False)
         entities = build_entity_index(store)
-        bank = [f.model_dump(mode="json") for f in build_bank(store, entities)]
+        facts = [f.model_dump(mode="json") for f in build_bank(store, entities)]
         with self.core.lock:
             before = set(self.featurizer.position)
-            state = self.featurizer.to_state()
-            self.featurizer = MemoryFeaturizer(bank, entities, [tuple(r) for r in state["past_queries"]])
+            state = {**self.featurizer.to_state(), "entities": entities.to_json()}
+            vectors = self._encode([f["text"] for f in facts]).cpu().numpy() if self.core.model.use_residual \
+                else None
+            self.bank.replace_all(facts, vectors, encoder=self._encoder_tag() if vectors is not None else None)
+            self.featurizer = MemoryFeaturizer.from_state(state, bank=self.bank)
             self.inputs = MemoryInputs(self.featurizer)
-            self._set_vectors(self._encode([f["text"] for f in self.featurizer.facts]))
+            self._set_vectors(self._bank_vectors())
             after = set(self.featurizer.position)
         return {"facts": len(after), "added": len(after - before), "removed": len(before - after)}
 
