@@ -28,6 +28,7 @@ import platform
 import random
 import re
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -125,7 +126,7 @@ def size(n: int) -> str:
 def export_sizes(models_dir: Path) -> list[str]:
     """One line per kind: the checkpoint's weights and the exported files (fp32, int8), in MB."""
     from dexter_brain.checkpoint import WEIGHTS, resolve_checkpoint
-    from dexter_brain.export import INT8_FILES, MANIFEST, onnx_dir_for
+    from dexter_brain.export import INT8_SCORER_FILE, MANIFEST, onnx_dir_for
     from dexter_brain.io import read_json
 
     lines = []
@@ -135,9 +136,11 @@ def export_sizes(models_dir: Path) -> list[str]:
         manifest_path = onnx_dir_for(checkpoint) / MANIFEST
         if manifest_path.exists():
             sizes = read_json(manifest_path)["bytes"]
-            fp32 = sum(v for n, v in sizes.items() if n in INT8_FILES)
-            int8 = sum(v for n, v in sizes.items() if n not in INT8_FILES)
-            line += f"   onnx fp32 {size(fp32):>9}   int8 " + (f"{size(int8):>9}" if int8 else "      n/a")
+            # What each backend loads: the scorer (fp32 or int8) and the fp32 candidate encoder (memory, tool).
+            encoder = sizes.get("encoder.onnx", 0)
+            fp32, int8 = sizes["scorer.onnx"] + encoder, sizes.get(INT8_SCORER_FILE, 0) + encoder
+            line += f"   onnx {size(fp32):>9}   onnx-int8 " + (f"{size(int8):>9}" if INT8_SCORER_FILE in sizes
+                                                              else "      n/a")
             line += f"   ({', '.join(f'{n} {size(v)}' for n, v in sorted(sizes.items()))})"
         else:
             line += "   (not exported)"
@@ -147,8 +150,14 @@ def export_sizes(models_dir: Path) -> list[str]:
 
 def measure(backend: str, args, say) -> dict[str, np.ndarray]:
     """Every measurement on one backend; prints them and returns milliseconds per call by name."""
+    # A bank of its own, made from the checkpoint's facts: the added facts never reach the models' bank.
+    with tempfile.TemporaryDirectory(prefix="latency-bank-") as scratch:
+        return measure_with_bank(backend, args, say, Path(scratch) / "bank.sqlite")
+
+
+def measure_with_bank(backend: str, args, say, bank: Path) -> dict[str, np.ndarray]:
     rng = random.Random(args.seed)  # the same facts and inputs on every backend
-    memory = MemoryTRM.from_checkpoint(args.models_dir / "memory", device=args.device, backend=backend)
+    memory = MemoryTRM.from_checkpoint(args.models_dir / "memory", device=args.device, backend=backend, bank=bank)
     tool = ToolTRM.from_checkpoint(args.models_dir / "tool", device=args.device, backend=backend)
     reasoning = ReasoningTRM.from_checkpoint(args.models_dir / "reasoning", device=args.device, backend=backend)
     print(f"backend {backend}:")

@@ -50,7 +50,9 @@ EXPORT_DIR = "onnx"
 MANIFEST = "export.json"
 SCORER_FILE = "scorer.onnx"
 ENCODER_FILE = "encoder.onnx"
-INT8_FILES = {SCORER_FILE: "scorer.int8.onnx", ENCODER_FILE: "encoder.int8.onnx"}
+INT8_SCORER_FILE = "scorer.int8.onnx"
+"""The int8 copy of the scorer. The candidate encoder has none: its vectors are what a memory bank stores, once
+per weights and shared by every backend, so every backend encodes in fp32."""
 CHECKED_FILES = (WEIGHTS, "config.json", SCORER)
 """The checkpoint files an export is made from (their sha256 is recorded and checked at load)."""
 INSTALL_HINT = "install the extra: pip install 'dexter-brain[onnx]'"
@@ -231,9 +233,10 @@ def _fold_weight_identities(path: Path) -> None:
 
 
 QUANTIZED_SCOPES = ("/net/", "/reader/", "/candidates/", "/token_embedding/")
-"""The modules whose matrices int8 stores: the recursive network, the input reader and the candidate encoder
-(where the weights are). The scorer's heads stay fp32: their inputs are raw hand-made features of very
-different scales, which one per-tensor activation scale would flatten, and they are small."""
+"""The modules whose matrices int8 stores: the recursive network, the input reader, the candidate encoder
+(reasoning's, inside its scorer) and the token embedding: where the weights are. The scorer's heads stay fp32:
+their inputs are raw hand-made features of very different scales, which one per-tensor activation scale would
+flatten, and they are small."""
 
 
 class _QuantizerNotes(logging.Filter):
@@ -266,7 +269,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = None,
     Args:
         checkpoint: A checkpoint directory, or a kind's training directory holding ``best/``.
         out_dir: Where the files go (default ``onnx_dir_for(checkpoint)``); replaced if it exists.
-        int8: Also write int8 dynamically quantised copies (``*.int8.onnx``).
+        int8: Also write an int8 dynamically quantised copy of the scorer (``scorer.int8.onnx``).
         max_steps: The budget of supervision steps to unroll (default: the model's ``max_supervision_steps``).
 
     Returns:
@@ -309,9 +312,8 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = None,
             except Exception as exc:
                 raise ExportError(f"the exported {name} of {directory} fails onnx.checker: {exc}") from exc
         if int8:
-            for name in list(files):
-                _quantize(tmp / name, tmp / INT8_FILES[name])
-                files.append(INT8_FILES[name])
+            _quantize(tmp / SCORER_FILE, tmp / INT8_SCORER_FILE)
+            files.append(INT8_SCORER_FILE)
         manifest = {
             "kind": model.config.kind, "residual": bool(model.use_residual), "budget": budget, "opset": OPSET,
             "inputs": scorer.input_names, "outputs": scorer.output_names,
@@ -375,9 +377,9 @@ def check_export(checkpoint: str | Path, onnx_dir: str | Path | None = None, *, 
     if changed:
         raise ExportError(f"the ONNX export in {onnx_dir} was made from other weights than {directory} "
                           f"({', '.join(changed)} changed since): {redo}")
-    wanted = [INT8_FILES[n] if int8 else n for n in manifest["files"] if n in INT8_FILES]
-    if any(name not in manifest["files"] for name in wanted):
+    if int8 and INT8_SCORER_FILE not in manifest["files"]:
         raise ExportError(f"no int8 export in {onnx_dir}: {redo}")
+    wanted = [INT8_SCORER_FILE if int8 else SCORER_FILE] + [n for n in manifest["files"] if n == ENCODER_FILE]
     for name in wanted:
         path = onnx_dir / name
         if not path.exists() or sha256_file(path) != manifest["files"].get(name):

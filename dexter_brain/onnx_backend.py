@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dexter_brain.export import ENCODER_FILE, INT8_FILES, SCORER_FILE, ExportError, check_export, require_onnx
+from dexter_brain.export import (
+    ENCODER_FILE, INT8_SCORER_FILE, SCORER_FILE, ExportError, check_export, require_onnx,
+)
 from dexter_brain.inference import CallResult
 from dexter_brain.model import RecursiveModel, StepOutput
 
@@ -28,7 +30,7 @@ class OnnxBackend:
     Args:
         checkpoint: The checkpoint directory the model was loaded from.
         model: That model (its initial state and config are read; its weights are not run).
-        int8: Run the int8 copies.
+        int8: Score with the int8 copy of the scorer (candidates are always encoded in fp32).
         max_steps: The step limit calls will use; must not exceed the exported budget.
         num_threads: onnxruntime intra-op threads (None: torch's current setting, so both backends compare).
         onnx_dir: Where the export is (default ``dexter_brain.export.onnx_dir_for(checkpoint)``).
@@ -54,10 +56,10 @@ class OnnxBackend:
         options.log_severity_level = 3  # warnings about unused initialisers are noise here
 
         def session(name: str):
-            path = Path(self.manifest["dir"]) / (INT8_FILES[name] if int8 else name)
-            return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            return ort.InferenceSession(str(Path(self.manifest["dir"]) / name), options,
+                                        providers=["CPUExecutionProvider"])
 
-        self.scorer = session(SCORER_FILE)
+        self.scorer = session(INT8_SCORER_FILE if int8 else SCORER_FILE)
         self.inputs = [i.name for i in self.scorer.get_inputs()]
         self.outputs = [o.name for o in self.scorer.get_outputs()]
         self.encoder = session(ENCODER_FILE) if ENCODER_FILE in self.manifest["files"] else None

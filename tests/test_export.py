@@ -29,7 +29,7 @@ from dexter_brain.cli import main as cli_main
 from dexter_brain.data import load_split
 from dexter_brain.evaluation.parity import compare_backends
 from dexter_brain.export import (
-    ENCODER_FILE, INT8_FILES, MANIFEST, SCORER_FILE, ExportError, export_checkpoint, onnx_dir_for,
+    ENCODER_FILE, INT8_SCORER_FILE, MANIFEST, SCORER_FILE, ExportError, export_checkpoint, onnx_dir_for,
 )
 from dexter_brain.io import read_rows, sha256_file
 
@@ -86,8 +86,7 @@ def test_export_writes_checked_graphs_with_dynamic_axes_and_records_the_weights(
         out = onnx_dir_for(best)
         assert out == residual_brain / kind / "onnx" / "best"
         manifest = json.loads((out / MANIFEST).read_text())
-        expected = {SCORER_FILE, INT8_FILES[SCORER_FILE]} | ({ENCODER_FILE, INT8_FILES[ENCODER_FILE]}
-                                                            if kind != "reasoning" else set())
+        expected = {SCORER_FILE, INT8_SCORER_FILE} | ({ENCODER_FILE} if kind != "reasoning" else set())
         assert set(manifest["files"]) == expected
         assert {p.name for p in out.iterdir()} == expected | {MANIFEST}
         assert manifest["checkpoint"]["model.safetensors"] == sha256_file(best / "model.safetensors")
@@ -101,7 +100,7 @@ def test_export_writes_checked_graphs_with_dynamic_axes_and_records_the_weights(
         assert {"null_score": kind == "memory", "fail_logit": kind == "tool"} == \
             {n: n in manifest["outputs"] for n in ("null_score", "fail_logit")}
         # int8 stores the matrices as int8 (at this tiny size the added quantise nodes outweigh the saving)
-        int8 = onnx.load(str(out / INT8_FILES[SCORER_FILE])).graph.initializer
+        int8 = onnx.load(str(out / INT8_SCORER_FILE)).graph.initializer
         assert sum(i.data_type == onnx.TensorProto.INT8 for i in int8) >= 4
     # the checkpoint directory itself is untouched: only what training wrote
     assert not any(p.suffix == ".onnx" for p in (residual_brain / "memory" / "best").iterdir())
@@ -165,12 +164,17 @@ def test_a_carry_saved_by_one_backend_resumes_on_the_other(residual_brain, tiny_
     assert max(abs(x["score"] - y["score"]) for x, y in zip(a["memories"], b["memories"])) <= 1e-4
 
 
-def test_added_memories_and_new_tools_are_encoded_by_the_exported_encoder(residual_brain):
-    memory = {b: MemoryTRM.from_checkpoint(residual_brain / "memory" / "best", device="cpu", backend=b)
-              for b in ("torch", "onnx")}
+def test_banks_added_memories_and_new_tools_are_encoded_by_the_exported_encoder(residual_brain, tmp_path):
+    # each wrapper makes a bank of its own from the checkpoint's facts, encoding every fact with its backend
+    memory = {b: MemoryTRM.from_checkpoint(residual_brain / "memory" / "best", device="cpu", backend=b,
+                                           bank=tmp_path / f"{b}.sqlite") for b in ("torch", "onnx", "onnx-int8")}
     for m in memory.values():
         m.add_memory("The spare key is under the blue flower pot", id="f-key")
+    assert len(memory["onnx"].bank_vectors) == len(memory["onnx"]) > 1
     assert (memory["torch"].bank_vectors - memory["onnx"].bank_vectors).abs().max() <= 1e-4
+    # int8 scores in int8 but encodes in fp32: the bank's vectors are the same for every backend
+    assert (memory["torch"].bank_vectors - memory["onnx-int8"].bank_vectors).abs().max() <= 1e-4
+    del memory["onnx-int8"]
     a, b = (m.retrieve("where is the spare key", k=3) for m in memory.values())
     assert [x["id"] for x in a["memories"]] == [x["id"] for x in b["memories"]]
     tools = [{"name": "garden.find_key", "description": "find the spare key in the garden"}, "weather.forecast"]
