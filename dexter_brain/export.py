@@ -331,9 +331,11 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = None,
     return {**manifest, "dir": str(out_dir)}
 
 
-def export_brain(models_dir: str | Path, *, kinds: tuple[str, ...] = KINDS, int8: bool = False) -> dict:
-    """Export ``models_dir/<kind>/best`` for each kind found; returns ``{kind: export.json + dir}`` and
-    ``{kind: {"reason": ...}}`` for a kind without a checkpoint.
+def export_brain(models_dir: str | Path, *, kinds: tuple[str, ...] = KINDS, int8: bool = False,
+                 max_steps: int | None = None) -> dict:
+    """Export ``models_dir/<kind>/best`` for each kind found (``int8`` and ``max_steps`` as in
+    ``export_checkpoint``); returns ``{kind: export.json + dir}`` and ``{kind: {"reason": ...}}`` for a kind
+    without a checkpoint.
 
     Raises:
         ExportError: onnx is not installed, or ``models_dir`` holds none of the kinds.
@@ -349,7 +351,7 @@ def export_brain(models_dir: str | Path, *, kinds: tuple[str, ...] = KINDS, int8
         except CheckpointError as exc:
             out[kind] = {"reason": str(exc)}
             continue
-        out[kind] = export_checkpoint(checkpoint, int8=int8)
+        out[kind] = export_checkpoint(checkpoint, int8=int8, max_steps=max_steps)
     if all("reason" in v for v in out.values()):
         raise ExportError(f"{models_dir} holds no TRM checkpoint to export (expected memory/, tool/ or reasoning/)")
     return out

@@ -49,7 +49,7 @@ class OnnxBackend:
         self.residual = bool(self.manifest["residual"])
         if self.residual and max_steps > self.manifest["budget"]:
             raise ExportError(f"{self.manifest['dir']} unrolls {self.manifest['budget']} supervision steps but calls "
-                              f"ask for up to {max_steps}: export again with max_steps={max_steps}")
+                              f"ask for up to {max_steps}: export again with --max-steps {max_steps}")
         options = ort.SessionOptions()
         options.intra_op_num_threads = num_threads or torch.get_num_threads()
         options.inter_op_num_threads = 1

@@ -1,9 +1,10 @@
 """Export the trained TRMs to ONNX for onnxruntime and other edge runtimes (``dexter-brain export``).
 
-Calls ``dexter_brain.export.export_brain``: each ``<models-dir>/<kind>/best`` gets ``<models-dir>/<kind>/onnx/best/``
-(``scorer.onnx``, ``encoder.onnx`` for memory and tool, ``export.json``; with ``--int8`` also the int8 dynamically
-quantised copies). Load them with ``MemoryTRM.from_checkpoint(path, backend="onnx")`` (or ``"onnx-int8"``).
-Needs the extra: ``pip install 'dexter-brain[onnx]'``.
+Calls ``dexter_brain.export.export_brain``: each ``<models-dir>/<kind>/best`` gets
+``<models-dir>/<kind>/onnx/best/`` (``scorer.onnx``, ``encoder.onnx`` for memory and tool, ``export.json``; with
+``--int8`` also ``scorer.int8.onnx``, the scorer dynamically quantised to int8). Load them with
+``MemoryTRM.from_checkpoint(path, backend="onnx")`` (or ``"onnx-int8"``). Needs the extra:
+``pip install 'dexter-brain[onnx]'``.
 
 Run from the repository root (CPU, seconds per model):
 
@@ -33,7 +34,9 @@ def build_parser(prog: str = "dexter-brain export") -> argparse.ArgumentParser:
     parser.add_argument("--models-dir", type=Path, default=Path("models"),
                         help="directory holding memory/, tool/ and reasoning/ (default: models)")
     parser.add_argument("--trm", choices=(*KINDS, "all"), default="all", help="which TRM to export (default: all)")
-    parser.add_argument("--int8", action="store_true", help="also write int8 dynamically quantised copies")
+    parser.add_argument("--int8", action="store_true", help="also write an int8 dynamically quantised scorer")
+    parser.add_argument("--max-steps", type=int, help="supervision steps to unroll (default: each model's "
+                                                      "max_supervision_steps; calls may ask for fewer, not more)")
     parser.add_argument("--quiet", action="store_true", help="warnings only, then the one-line summaries")
     return parser
 
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None, prog: str = "dexter-brain export") -> in
 
     kinds = KINDS if args.trm == "all" else (args.trm,)
     try:
-        exported = export_brain(args.models_dir, kinds=kinds, int8=args.int8)
+        exported = export_brain(args.models_dir, kinds=kinds, int8=args.int8, max_steps=args.max_steps)
     except CheckpointError as exc:  # ExportError is one: onnx missing, no checkpoint, a failed check
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1

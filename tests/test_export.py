@@ -255,7 +255,8 @@ def test_a_shorter_export_budget_than_the_calls_ask_for_is_refused(residual_brai
     best = resave(residual_brain / "reasoning" / "best", tmp_path / "reasoning" / "best", residual=True)
     export_checkpoint(best, max_steps=2)
     ReasoningTRM.from_checkpoint(best, backend="onnx", infer_config=InferConfig(max_supervision_steps=2))
-    with pytest.raises(ExportError, match="unrolls 2 supervision steps but calls ask for up to 3"):
+    with pytest.raises(ExportError, match="unrolls 2 supervision steps but calls ask for up to 3: export again "
+                                          "with --max-steps 3"):
         ReasoningTRM.from_checkpoint(best, backend="onnx")
 
 
