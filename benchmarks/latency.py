@@ -7,10 +7,16 @@ conversations with their carry: ``retrieve``, ``select_tool`` (5-10 available to
 ``--calls`` mixed calls from ``--threads`` threads at once (every call must complete). Targets (p50, 2 CPU
 cores): retrieve <= 10 ms, select_tool <= 5 ms, plan <= 20 ms, next_step <= 20 ms.
 
-Run from the repository root (CPU; a minute or two, most of it growing the bank):
+``--backend torch,onnx,onnx-int8`` repeats everything on each backend (the ONNX export run by onnxruntime, with
+as many threads as torch) and prints the p50s side by side; the sizes of the checkpoint weights and of the
+exported files (fp32, int8) end the output.
+
+Run from the repository root (CPU; a minute or two per backend, most of it growing the bank):
 
     python -m benchmarks.latency --models-dir models
     python -m benchmarks.latency --models-dir /tmp/lead_m --facts 10000 --calls 200 --threads 8
+    dexter-brain export --format onnx --models-dir models --int8 && \
+        python -m benchmarks.latency --models-dir models --backend torch,onnx,onnx-int8
     python -m benchmarks.latency --models-dir models --device cuda    # on a GPU machine
 """
 
@@ -34,8 +40,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from dexter_brain import MemoryTRM, ReasoningTRM, ToolTRM  # noqa: E402
+from dexter_brain.checkpoint import CheckpointError  # noqa: E402
 from dexter_brain.sample import lexicon  # noqa: E402
 
+BACKENDS = ("torch", "onnx", "onnx-int8")
 TARGETS_MS = {"retrieve": 10.0, "select_tool": 5.0, "plan": 20.0, "next_step": 20.0}
 CONVERSATIONS = [f"bench-{i}" for i in range(8)]
 QUERIES = ["What website projects do I have?", "when is my next dentist appointment", "tell me more about that",
@@ -103,45 +111,56 @@ def machine(device: str) -> str:
             f"device {device}{gpu}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Print p50/p95 latency of retrieve, select_tool, plan and next_step (single, batched, "
-                    "concurrent) on a memory bank grown to --facts facts.",
-        epilog="example: python -m benchmarks.latency --models-dir models --facts 10000 --calls 200")
-    parser.add_argument("--models-dir", type=Path, default=Path("models"),
-                        help="directory holding memory/, tool/ and reasoning/ checkpoints (default: models)")
-    parser.add_argument("--facts", type=int, default=10_000, help="grow the memory bank to this many facts")
-    parser.add_argument("--calls", type=int, default=200, help="timed calls per measurement")
-    parser.add_argument("--threads", type=int, default=8, help="threads of the concurrent load")
-    parser.add_argument("--batch", type=int, default=16, help="batch size of retrieve_many / select_tool_many")
-    parser.add_argument("--catalogue", type=int, default=1_000,
-                        help="also time select_tool over a catalogue of this many tools (default: 1000)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
-    # One intra-op thread by default: these models are too small to gain from more, and on a busy 2-core
-    # machine the second OpenMP thread spin-waits for a core (measured: plan p50 154 ms with 1, 913 ms with 2).
-    parser.add_argument("--torch-threads", type=int, default=1,
-                        help="torch intra-op threads (default: 1; 0 keeps torch's own choice)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic facts and inputs")
-    parser.add_argument("--quiet", action="store_true", help="print the figures only")
-    args = parser.parse_args(argv)
-    for kind in ("memory", "tool", "reasoning"):
-        if not (args.models_dir / kind).exists():
-            print(f"error: no {kind} checkpoint in {args.models_dir}: train the brain first (build_trm_brain.py)",
-                  file=sys.stderr)
-            return 1
-    if args.torch_threads:
-        torch.set_num_threads(args.torch_threads)
-    rng = random.Random(args.seed)
-    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+def parse_backends(text: str) -> list[str]:
+    backends = [b.strip() for b in text.split(",") if b.strip()]
+    unknown = [b for b in backends if b not in BACKENDS]
+    if not backends or unknown:
+        raise argparse.ArgumentTypeError(f"backends are a comma-separated list of {', '.join(BACKENDS)}, got {text!r}")
+    return list(dict.fromkeys(backends))
 
-    # A bank of its own (from the checkpoint's facts): the facts this benchmark adds never reach the brain's bank.
-    scratch = tempfile.TemporaryDirectory(prefix="dexter-latency-")
-    memory = MemoryTRM.from_checkpoint(args.models_dir / "memory", device=args.device,
-                                       bank=Path(scratch.name) / "bank.sqlite")
-    tool = ToolTRM.from_checkpoint(args.models_dir / "tool", device=args.device)
-    reasoning = ReasoningTRM.from_checkpoint(args.models_dir / "reasoning", device=args.device)
-    device = str(memory.core.device)
-    print(machine(device))
+
+def size(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+
+
+def export_sizes(models_dir: Path) -> list[str]:
+    """One line per kind: the checkpoint's weights and the exported files (fp32, int8), in MB."""
+    from dexter_brain.checkpoint import WEIGHTS, resolve_checkpoint
+    from dexter_brain.export import INT8_SCORER_FILE, MANIFEST, onnx_dir_for
+    from dexter_brain.io import read_json
+
+    lines = []
+    for kind in ("memory", "tool", "reasoning"):
+        checkpoint = resolve_checkpoint(models_dir / kind)
+        line = f"  {kind:<10} weights {size((checkpoint / WEIGHTS).stat().st_size):>9}"
+        manifest_path = onnx_dir_for(checkpoint) / MANIFEST
+        if manifest_path.exists():
+            sizes = read_json(manifest_path)["bytes"]
+            # What each backend loads: the scorer (fp32 or int8) and the fp32 candidate encoder (memory, tool).
+            encoder = sizes.get("encoder.onnx", 0)
+            fp32, int8 = sizes["scorer.onnx"] + encoder, sizes.get(INT8_SCORER_FILE, 0) + encoder
+            line += f"   onnx {size(fp32):>9}   onnx-int8 " + (f"{size(int8):>9}" if INT8_SCORER_FILE in sizes
+                                                              else "      n/a")
+            line += f"   ({', '.join(f'{n} {size(v)}' for n, v in sorted(sizes.items()))})"
+        else:
+            line += "   (not exported)"
+        lines.append(line)
+    return lines
+
+
+def measure(backend: str, args, say) -> dict[str, np.ndarray]:
+    """Every measurement on one backend; prints them and returns milliseconds per call by name."""
+    # A bank of its own, made from the checkpoint's facts: the added facts never reach the models' bank.
+    with tempfile.TemporaryDirectory(prefix="latency-bank-") as scratch:
+        return measure_with_bank(backend, args, say, Path(scratch) / "bank.sqlite")
+
+
+def measure_with_bank(backend: str, args, say, bank: Path) -> dict[str, np.ndarray]:
+    rng = random.Random(args.seed)  # the same facts and inputs on every backend
+    memory = MemoryTRM.from_checkpoint(args.models_dir / "memory", device=args.device, backend=backend, bank=bank)
+    tool = ToolTRM.from_checkpoint(args.models_dir / "tool", device=args.device, backend=backend)
+    reasoning = ReasoningTRM.from_checkpoint(args.models_dir / "reasoning", device=args.device, backend=backend)
+    print(f"backend {backend}:")
     start_facts = len(memory)
     say(f"growing the memory bank from {start_facts:,} to {args.facts:,} facts with add_memory ...")
     grow_seconds = grow_bank(memory, args.facts, rng)
@@ -167,16 +186,19 @@ def main(argv: list[str] | None = None) -> int:
         "next_step": lambda i: reasoning.next_step(steps[i % len(steps)][0], completed=steps[i % len(steps)][1],
                                                    conversation_id=conv(i)),
     }
+    results: dict[str, np.ndarray] = {}
     print("single calls:")
     for name, fn in calls.items():
-        print(row(name, timed(fn, args.calls), TARGETS_MS[name]))
+        results[name] = timed(fn, args.calls)
+        print(row(name, results[name], TARGETS_MS[name]))
     # A catalogue of --catalogue tools (the logged ones and made-up ones with descriptions): shortlisted first.
-    big = [{"name": n, "description": tool.featurizer.describe(n)} for n in catalogue]
+    big = [{"name": n, "description": tool.featurizer.describe(n)} for n in tool.catalogue]
     big += [{"name": f"suite{k}.operation{k}", "description": f"Runs internal operation {k} on {rng.choice(TASKS)}"}
             for k in range(max(args.catalogue - len(big), 0))]
-    print(row(f"select_tool, {len(big):,} tools", timed(
-        lambda i: tool.select_tool(TASKS[i % len(TASKS)], available_tools=big, conversation_id=conv(i)),
-        max(args.calls // 4, 10))))
+    name = f"select_tool, {len(big):,} tools"
+    results[name] = timed(lambda i: tool.select_tool(TASKS[i % len(TASKS)], available_tools=big,
+                                                     conversation_id=f"catalogue-{i % 8}"), max(args.calls // 4, 10))
+    print(row(name, results[name]))
 
     B = args.batch
     batch_ids = [f"batch-{j}" for j in range(B)]
@@ -189,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     print("batched calls (milliseconds per call = batch time / batch size):")
     for name, fn in batched.items():
-        print(row(name, timed(fn, max(args.calls // B, 5), warmup=2) / B))
+        results[name] = timed(fn, max(args.calls // B, 5), warmup=2) / B
+        print(row(name, results[name]))
 
     mixed = list(calls.values())
     latencies: list[float] = []
@@ -208,10 +231,69 @@ def main(argv: list[str] | None = None) -> int:
     print(f"concurrent: {args.threads} threads, {args.calls} calls issued (retrieve/select_tool/plan/next_step "
           f"in turn over {len(CONVERSATIONS)} conversations), {len(latencies)} completed, {len(failed)} errors, "
           f"{wall:.2f} s, {args.calls / wall:.1f} calls/s")
-    print(row("call under load", np.array(latencies)))
+    results["call under load"] = np.array(latencies)
+    print(row("call under load", results["call under load"]))
     for e in failed[:3]:
         print(f"  error: {type(e).__name__}: {e}")
-    return 0 if not failed and len(latencies) == args.calls else 1
+    if failed or len(latencies) != args.calls:
+        raise RuntimeError(f"{len(failed)} of {args.calls} concurrent calls failed on {backend}")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Print p50/p95 latency of retrieve, select_tool, plan and next_step (single, batched, "
+                    "concurrent) on a memory bank grown to --facts facts, on one or more backends side by side.",
+        epilog="example: python -m benchmarks.latency --models-dir models --facts 10000 --calls 200 "
+               "--backend torch,onnx,onnx-int8")
+    parser.add_argument("--models-dir", type=Path, default=Path("models"),
+                        help="directory holding memory/, tool/ and reasoning/ checkpoints (default: models)")
+    parser.add_argument("--facts", type=int, default=10_000, help="grow the memory bank to this many facts")
+    parser.add_argument("--calls", type=int, default=200, help="timed calls per measurement")
+    parser.add_argument("--threads", type=int, default=8, help="threads of the concurrent load")
+    parser.add_argument("--batch", type=int, default=16, help="batch size of retrieve_many / select_tool_many")
+    parser.add_argument("--catalogue", type=int, default=1_000,
+                        help="also time select_tool over a catalogue of this many tools (default: 1000)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu; the onnx backends: cpu)")
+    parser.add_argument("--backend", type=parse_backends, default=["torch"],
+                        help="comma-separated backends to measure in turn: torch, onnx (the fp32 export run by "
+                             "onnxruntime), onnx-int8 (default: torch; export first with `dexter-brain export "
+                             "--format onnx --int8`)")
+    # One intra-op thread by default: these models are too small to gain from more, and on a busy 2-core
+    # machine the second OpenMP thread spin-waits for a core (measured: plan p50 154 ms with 1, 913 ms with 2).
+    # onnxruntime gets the same number of threads.
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch (and onnxruntime) intra-op threads (default: 1; 0 keeps torch's own choice)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic facts and inputs")
+    parser.add_argument("--quiet", action="store_true", help="print the figures only")
+    args = parser.parse_args(argv)
+    for kind in ("memory", "tool", "reasoning"):
+        if not (args.models_dir / kind).exists():
+            print(f"error: no {kind} checkpoint in {args.models_dir}: train the brain first (build_trm_brain.py)",
+                  file=sys.stderr)
+            return 1
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    print(machine("cpu" if args.backend != ["torch"] else args.device))
+    results = {}
+    for backend in args.backend:
+        try:
+            results[backend] = measure(backend, args, say)
+        except CheckpointError as exc:  # ExportError is one: no export, or a stale one
+            print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+            return 1
+        except RuntimeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    if len(results) > 1:
+        print("p50 side by side (milliseconds per call):")
+        print(f"  {'':<28}" + "".join(f"{b:>12}" for b in results))
+        for name in next(iter(results.values())):
+            print(f"  {name:<28}" + "".join(f"{np.percentile(r[name], 50):12.2f}" for r in results.values()))
+    print("sizes:")
+    print("\n".join(export_sizes(args.models_dir)))
+    return 0
 
 
 if __name__ == "__main__":

@@ -276,15 +276,17 @@ def main(argv: list[str] | None = None) -> int:
         "evaluate": lambda a: __import__("pipelines.evaluate_trms", fromlist=["main"]).main(a),
         "chat": main_chat,
         "serve": lambda a: __import__("dexter_brain.serve.command", fromlist=["main"]).main(a),
+        "export": lambda a: __import__("pipelines.export_onnx", fromlist=["main"]).main(a),
     }
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print("usage: dexter-brain {build,generate,train,evaluate,chat,serve} [options]\n\n"
+        print("usage: dexter-brain {build,generate,train,evaluate,chat,serve,export} [options]\n\n"
               "  build     raw data -> corpora -> three TRMs -> evaluation report\n"
               "  generate  mine a raw directory into corpora (vocabulary, splits, tensors)\n"
               "  train     train the TRMs from a corpus directory\n"
               "  evaluate  quality against the baselines, calibration, latency, size\n"
               "  chat      an interactive terminal session\n"
-              "  serve     the brain over HTTP for a host app (needs the serve extra)\n\n"
+              "  serve     the brain over HTTP for a host app (needs the serve extra)\n"
+              "  export    the TRMs to ONNX (--format onnx; pip install 'dexter-brain[onnx]')\n\n"
               "example:\n  dexter-brain build --quick\n  dexter-brain chat --models-dir models\n"
               "  dexter-brain serve --models-dir models")
         return 0 if argv and argv[0] in ("-h", "--help") else (2 if argv else 0)

@@ -33,7 +33,7 @@ def test_python_block_runs_as_written(index, tiny_brain, tmp_path):
     # The README's paths are relative to a project directory holding models/ and datasets/raw/sample.
     (tmp_path / "datasets" / "raw").mkdir(parents=True)
     (tmp_path / "datasets" / "raw" / "sample").symlink_to(tiny_brain["raw"])
-    # A copy: the examples add memories, which the bank keeps durably.
+    # A copy: the examples add memories, which the bank keeps durably, and export to ONNX beside the checkpoints.
     shutil.copytree(tiny_brain["models"], tmp_path / "models", ignore=shutil.ignore_patterns("bank.sqlite*"))
     code = blocks("python")[index]
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
@@ -58,6 +58,8 @@ COMMANDS = [
     [sys.executable, "-m", "benchmarks.ingest"],
     [sys.executable, "-m", "benchmarks.latency"],
     [sys.executable, "-m", "benchmarks.train"],
+    [sys.executable, "-m", "dexter_brain.cli", "export"],
+    [sys.executable, "-m", "pipelines.export_onnx"],
 ]
 
 

@@ -25,6 +25,9 @@ from dexter_brain.wrappers.carry import CarryStore
 
 MAX_TEXT_CHARS = 8_000
 CALIBRATION_FILE = "calibration.json"
+BACKENDS = ("torch", "onnx", "onnx-int8")
+"""How a core runs its calls: ``torch`` (the model), ``onnx`` (its fp32 ONNX export, run by onnxruntime) or
+``onnx-int8`` (the int8 dynamically quantised export); see ``dexter_brain.export``."""
 
 
 def validate_text(value, name: str, *, allow_empty: bool = False, max_chars: int = MAX_TEXT_CHARS) -> str:
@@ -139,8 +142,12 @@ class TRMCore:
     and the halting call (tokenizing and featurizing stay in the wrapper)."""
 
     def __init__(self, path: str | Path, kind: TrmKind, *, use_carry: bool, device: str,
-                 infer_config: InferConfig | None, carry_store: CarryStore | None):
-        self.device = resolve_device(device)
+                 infer_config: InferConfig | None, carry_store: CarryStore | None, backend: str = "torch"):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if backend != "torch" and device not in ("cpu", "auto"):
+            raise ValueError(f"the {backend} backend runs on the CPU (onnxruntime), not on {device!r}")
+        self.device = resolve_device(device if backend == "torch" else "cpu")
         model, vocab, featurizer_state, meta, directory = load_checkpoint(path, kind=kind, device=self.device)
         check_feature_counts(model.config, directory)
         self.model: RecursiveModel = model
@@ -159,6 +166,14 @@ class TRMCore:
         self.encoder = Encoder(vocab, model.config.max_query_len, model.config.max_candidate_len)
         self.lock = threading.RLock()
         self.conversations = ConversationLocks()
+        self.backend = backend
+        self.onnx = None
+        """The ``OnnxBackend`` that runs the calls in place of the model (None with the torch backend)."""
+        if backend != "torch":
+            from dexter_brain.onnx_backend import OnnxBackend
+
+            self.onnx = OnnxBackend(directory, model, int8=backend == "onnx-int8", max_steps=self.max_steps,
+                                    num_threads=self.infer.num_threads)
 
     @property
     def max_steps(self) -> int:
@@ -177,8 +192,16 @@ class TRMCore:
         return torch.stack(ys), torch.stack(zs)
 
     def call(self, batch: dict[str, torch.Tensor], conversation_ids: Sequence[str]) -> CallResult:
-        return halting_call(self.model, batch, self.state_for(conversation_ids), max_steps=self.max_steps,
-                            threshold=self.infer.halt_threshold)
+        state = self.state_for(conversation_ids)
+        if self.onnx is not None:
+            return self.onnx.call(batch, state, max_steps=self.max_steps, threshold=self.infer.halt_threshold)
+        return halting_call(self.model, batch, state, max_steps=self.max_steps, threshold=self.infer.halt_threshold)
+
+    def encode_candidates(self, cand_ids: np.ndarray) -> torch.Tensor:
+        """(N, C) candidate token ids -> (N, D) encodings, on the core's backend."""
+        if self.onnx is not None:
+            return self.onnx.encode_candidates(cand_ids)
+        return self.model.encode_candidates(self.tensor(cand_ids, torch.long))
 
     def keep_carry(self, conversation_ids: Sequence[str], result: CallResult, extras: Sequence[dict] | None = None
                    ) -> None:
@@ -197,7 +220,7 @@ class TRMCore:
         return {"kind": self.kind, "parameters": params, "size_mb": round(size / 1e6, 2),
                 "vocab_size": self.vocab.vocab_size, "hidden_size": self.model.config.hidden_size,
                 "layers": self.model.config.num_layers, "max_supervision_steps": self.max_steps,
-                "checkpoint": str(self.directory), "step": self.meta.get("step"),
+                "checkpoint": str(self.directory), "backend": self.backend, "step": self.meta.get("step"),
                 "package_version": self.meta.get("package_version")}
 
 

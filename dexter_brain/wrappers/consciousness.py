@@ -91,9 +91,10 @@ class UnifiedConsciousness:
     @classmethod
     def from_dir(cls, models_dir: str | Path, use_carry: bool = True, device: str = "auto", *,
                  infer_config: InferConfig | None = None, carry_dir: str | Path | None = None,
-                 **kwargs) -> "UnifiedConsciousness":
+                 backend: str = "torch", **kwargs) -> "UnifiedConsciousness":
         """Load ``models_dir/memory``, ``models_dir/tool`` and ``models_dir/reasoning``; a missing one is left
-        out (``health()`` says so), a broken one is an error.
+        out (``health()`` says so), a broken one is an error. ``backend`` (``torch``, ``onnx``, ``onnx-int8``)
+        is how each runs (see ``MemoryTRM.from_checkpoint``).
 
         Args:
             models_dir: The directory the build wrote.
@@ -126,7 +127,7 @@ class UnifiedConsciousness:
                     config = (config or InferConfig()).model_copy(
                         update={"carry_path": Path(carry_dir) / f"{kind}.carry.sqlite"})
                 parts[kind] = CLASSES[kind].from_checkpoint(path, use_carry=use_carry, device=device,
-                                                            infer_config=config)
+                                                            infer_config=config, backend=backend)
             else:
                 missing[kind] = f"not found: {path}"
                 logger.warning("no %s TRM in %s: running without it", kind, models_dir)

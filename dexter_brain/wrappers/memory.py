@@ -108,7 +108,7 @@ class MemoryTRM:
     @classmethod
     def from_checkpoint(cls, path: str | Path, use_carry: bool = True, device: str = "auto", *,
                         infer_config: InferConfig | None = None, carry_store: CarryStore | None = None,
-                        bank: str | Path | None = None) -> "MemoryTRM":
+                        bank: str | Path | None = None, backend: str = "torch") -> "MemoryTRM":
         """Load a memory checkpoint (a ``best/`` directory or the training directory holding it) and its bank.
 
         Args:
@@ -116,13 +116,16 @@ class MemoryTRM:
                 checkpoint directory (``models/memory/bank.sqlite`` for ``models/memory/best``), made from the
                 checkpoint's facts when it does not exist yet. ``add_memory``, ``remove_memory`` and
                 ``refresh_from`` change it durably: a restart sees them.
+            backend: ``"torch"``; ``"onnx"`` (or ``"onnx-int8"``) runs the model's ONNX export with onnxruntime
+                on CPU (``dexter-brain export --format onnx`` makes it; ``pip install 'dexter-brain[onnx]'``).
 
         Raises:
             CheckpointError: Missing or corrupt files, another TRM kind, a mismatched vocabulary, or a bank file
-                that is not a memory bank.
+                that is not a memory bank; with an ONNX backend, a missing or stale export
+                (``dexter_brain.export.ExportError``).
         """
         return cls(TRMCore(path, "memory", use_carry=use_carry, device=device, infer_config=infer_config,
-                           carry_store=carry_store), bank=bank)
+                           carry_store=carry_store, backend=backend), bank=bank)
 
     # --- the bank ---------------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -133,7 +136,7 @@ class MemoryTRM:
         chunks = []
         for start in range(0, len(texts), 1024):
             ids = self.core.encoder.candidates([fact_text(t) for t in texts[start:start + 1024]])
-            chunks.append(self.core.model.encode_candidates(self.core.tensor(ids, torch.long)))
+            chunks.append(self.core.encode_candidates(ids))
         return torch.cat(chunks)  # (N, D)
 
     def __len__(self) -> int:

@@ -54,11 +54,12 @@ class ReasoningTRM:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, use_carry: bool = True, device: str = "auto", *,
-                        infer_config: InferConfig | None = None, carry_store: CarryStore | None = None
-                        ) -> "ReasoningTRM":
-        """Load a reasoning checkpoint. Raises CheckpointError for a missing, corrupt or other-kind one."""
+                        infer_config: InferConfig | None = None, carry_store: CarryStore | None = None,
+                        backend: str = "torch") -> "ReasoningTRM":
+        """Load a reasoning checkpoint. Raises CheckpointError for a missing, corrupt or other-kind one (or,
+        with ``backend="onnx"``/``"onnx-int8"``, a missing or stale ONNX export)."""
         return cls(TRMCore(path, "reasoning", use_carry=use_carry, device=device, infer_config=infer_config,
-                           carry_store=carry_store))
+                           carry_store=carry_store, backend=backend))
 
     def inputs_for(self, goal: str, completed: list[str] | None = None, *, next_mode: bool,
                    state: str | None = None, constraints: list[str] | None = None) -> dict:

@@ -75,10 +75,12 @@ class ToolTRM:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, use_carry: bool = True, device: str = "auto", *,
-                        infer_config: InferConfig | None = None, carry_store: CarryStore | None = None) -> "ToolTRM":
-        """Load a tool checkpoint. Raises CheckpointError for a missing, corrupt or other-kind checkpoint."""
+                        infer_config: InferConfig | None = None, carry_store: CarryStore | None = None,
+                        backend: str = "torch") -> "ToolTRM":
+        """Load a tool checkpoint. Raises CheckpointError for a missing, corrupt or other-kind checkpoint
+        (or, with ``backend="onnx"``/``"onnx-int8"``, a missing or stale ONNX export)."""
         return cls(TRMCore(path, "tool", use_carry=use_carry, device=device, infer_config=infer_config,
-                           carry_store=carry_store))
+                           carry_store=carry_store, backend=backend))
 
     @property
     def catalogue(self) -> list[str]:
@@ -92,7 +94,7 @@ class ToolTRM:
             missing = list(dict.fromkeys(tools))
         if missing:
             ids = self.core.encoder.candidates([tool_text(n, d) for n, d in missing])
-            vecs = self.core.model.encode_candidates(self.core.tensor(ids, torch.long))
+            vecs = self.core.encode_candidates(ids)
             for t, v in zip(missing, vecs):
                 self._vectors[t] = v
         return torch.stack([self._vectors[t] for t in tools])
