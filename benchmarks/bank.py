@@ -30,7 +30,6 @@ import argparse
 import os
 import platform
 import random
-import re
 import sqlite3
 import sys
 import tempfile
@@ -44,27 +43,14 @@ import numpy as np  # noqa: E402
 
 from dexter_brain.bank import MemoryBank, index_terms  # noqa: E402
 from dexter_brain.corpora.memory import build_bank, build_entity_index  # noqa: E402
+from dexter_brain.features.memory import BM25_CANDIDATES  # noqa: E402
 from dexter_brain.lexical import LexicalIndex, content_words  # noqa: E402
 from dexter_brain.raw import RawStore  # noqa: E402
-from dexter_brain.sample import generate_sample, lexicon  # noqa: E402
+from dexter_brain.sample import generate_sample  # noqa: E402
+from dexter_brain.sample.values import vary  # noqa: E402
 
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December"]
-SWAPS = [MONTHS, lexicon.STORES, [city for city, _ in lexicon.CITIES], lexicon.FIRST_NAMES_F, lexicon.FIRST_NAMES_M,
-         lexicon.SHOPS]
-CANDIDATES = 24
-"""How many BM25 candidates today's memory featurizer takes (``features.memory.BM25_CANDIDATES``)."""
-
-
-def vary(text: str, rng: random.Random) -> str:
-    """The same kind of fact with other numbers, months, shops, cities and names."""
-    text = re.sub(r"\d+", lambda m: str(rng.randint(10 ** (len(m.group()) - 1) if len(m.group()) > 1 else 0,
-                                                    10 ** len(m.group()) - 1)), text)
-    for pool in SWAPS:
-        for word in pool:
-            if word in text:
-                text = re.sub(rf"\b{re.escape(word)}\b", lambda _: rng.choice(pool), text)
-    return text
+CANDIDATES = BM25_CANDIDATES
+"""How many BM25 candidates the memory inputs take."""
 
 
 def load_raw(raw: Path) -> tuple[list[dict], list[list[str]]]:

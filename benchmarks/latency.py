@@ -26,7 +26,6 @@ import argparse
 import os
 import platform
 import random
-import re
 import sys
 import tempfile
 import time
@@ -41,7 +40,7 @@ import torch  # noqa: E402
 
 from dexter_brain import MemoryTRM, ReasoningTRM, ToolTRM  # noqa: E402
 from dexter_brain.checkpoint import CheckpointError  # noqa: E402
-from dexter_brain.sample import lexicon  # noqa: E402
+from dexter_brain.sample.values import vary  # noqa: E402
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 TARGETS_MS = {"retrieve": 10.0, "select_tool": 5.0, "plan": 20.0, "next_step": 20.0}
@@ -56,21 +55,6 @@ TASKS = ["Check system status", "what's the weather in Paris tomorrow", "send an
          "translate good morning to Spanish", "what's on my calendar on friday"]
 GOALS = ["Build an income-generating website", "Plan a weekend in Lisbon", "Sort out my tax return",
          "Move the call with Samantha", "Fix the slow laptop", "Get the car through its MOT"]
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December"]
-SWAPS = [MONTHS, lexicon.STORES, [city for city, _ in lexicon.CITIES], lexicon.FIRST_NAMES_F, lexicon.FIRST_NAMES_M,
-         lexicon.SHOPS]
-
-
-def vary(text: str, rng: random.Random) -> str:
-    """The same kind of fact with other numbers, months, shops, cities and names."""
-    text = re.sub(r"\d+", lambda m: str(rng.randint(10 ** (len(m.group()) - 1) if len(m.group()) > 1 else 0,
-                                                    10 ** len(m.group()) - 1)), text)
-    for pool in SWAPS:
-        for word in pool:
-            if word in text:
-                text = re.sub(rf"\b{re.escape(word)}\b", lambda _: rng.choice(pool), text)
-    return text
 
 
 def grow_bank(memory: MemoryTRM, facts: int, rng: random.Random) -> float:

@@ -8,6 +8,7 @@ assistant uses in its replies. Phone numbers come from Ofcom's ranges reserved f
 from __future__ import annotations
 
 import random
+import re
 import string
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -214,3 +215,21 @@ def person_name(r: random.Random, gender: str | None = None) -> tuple[str, str]:
 
 def month_year(d: date) -> str:
     return f"{lx.MONTHS[d.month - 1]} {d.year}"
+
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+_SWAPS = (_MONTHS, lx.STORES, tuple(city for city, _ in lx.CITIES), lx.FIRST_NAMES_F, lx.FIRST_NAMES_M, lx.SHOPS)
+
+
+def vary(text: str, rng: random.Random) -> str:
+    """The same kind of fact with other numbers, months, shops, cities and names (to grow a bank for a
+    benchmark with facts that are alike but not the same)."""
+    text = re.sub(r"\d+", lambda m: str(rng.randint(10 ** (len(m.group()) - 1) if len(m.group()) > 1 else 0,
+                                                    10 ** len(m.group()) - 1)), text)
+    for pool in _SWAPS:
+        for word in pool:
+            if word in text:
+                text = re.sub(rf"\b{re.escape(word)}\b", lambda _: rng.choice(pool), text)
+    return text
+
