@@ -25,7 +25,12 @@ QUICK_HELP = ("a smoke run that checks the pipeline, not quality: the embedded s
               "20 steps per TRM on one thread, calibration and evaluation on 200 rows per split (20-26 s on 2 "
               "shared CPU cores, no GPU, 2026-12-03)")
 TRAIN_EXAMPLE = """example:
-  python -m pipelines.train_all_trms --data datasets/offline --models-dir models --trm tool --quick"""
+  python -m pipelines.train_all_trms --data datasets/offline --models-dir models --trm tool --quick
+  python -m pipelines.train_all_trms --data datasets/new --models-dir models --init-from models
+
+A run in <models-dir>/<kind>/last of the same corpus and model shape is resumed (one that already finished
+says so and trains nothing). A run of another corpus or model shape is moved into <kind>/old_run/ and
+training starts afresh, from random weights or, with --init-from, from that checkpoint's weights."""
 CHAT_EXAMPLE = """example:
   dexter-brain chat --models-dir models    (type /reset to forget the conversation, /quit to leave)"""
 
@@ -63,7 +68,8 @@ def error_message(error: BaseException) -> str:
 
     if isinstance(error, ValidationError):  # its str() starts with "1 validation error for ...": say which field
         first = error.errors()[0]
-        return f"{'.'.join(str(p) for p in first['loc']) or 'value'}: {first['msg']}"
+        where, message = ".".join(str(p) for p in first["loc"]), first["msg"].removeprefix("Value error, ")
+        return f"{where}: {message}" if where else message
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 
@@ -163,13 +169,25 @@ def train_parser(prog: str = "train_all_trms") -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="a TrainConfig JSON file; explicit flags override it")
     p.add_argument("--quick", action="store_true", help="a smoke-test budget: a smaller model, 20 steps, one thread")
     p.add_argument("--no-resume", action="store_true", help="start over instead of resuming from last/")
+    p.add_argument("--init-from", type=Path, help="start from this checkpoint's weights instead of random ones: a "
+                   "best/ directory, a <kind> training directory, or a models directory holding <kind>/ (same "
+                   "vocabulary and model sizes; a resumed run ignores it)")
     p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
     return p
+
+
+def init_checkpoint(init_from: Path | None, kind: str) -> Path | None:
+    """``--init-from`` for one kind: ``DIR/<kind>`` when DIR is a models directory holding it, else DIR."""
+    if init_from is None:
+        return None
+    return init_from / kind if (init_from / kind).is_dir() else init_from
 
 
 def main_train(argv: list[str] | None = None, prog: str = "train_all_trms") -> int:
     args = train_parser(prog).parse_args(argv)
     show = _setup_logging(args.quiet)
+    from pydantic import ValidationError
+
     from dexter_brain.config import TrainConfig
     from dexter_brain.io import read_json
     from dexter_brain.runs import train_trm
@@ -196,11 +214,15 @@ def main_train(argv: list[str] | None = None, prog: str = "train_all_trms") -> i
                 return fail(exc if isinstance(exc, OSError) else f"{args.config}: {error_message(exc)}")
         try:
             r = train_trm(kind, args.data, args.models_dir / kind, config=config, quick=args.quick, seed=args.seed,
-                          device=args.device, resume=not args.no_resume, show_progress_bar=show, **overrides)
-        except _known_errors() as exc:
+                          device=args.device, resume=not args.no_resume,
+                          init_from=init_checkpoint(args.init_from, kind), show_progress_bar=show, **overrides)
+        except _known_errors() + (ValidationError,) as exc:  # ValidationError: flags that make no TrainConfig
             return fail(exc)
-        print(f"{kind}: {r['steps']} steps in {r['seconds']:.0f} s ({r['examples_per_second']:.0f} examples/s), "
-              f"validation {r['primary_metric']} {r['best_metric']:.3f} -> {r['out_dir']}")
+        if r["message"]:
+            print(f"{kind}: {r['message']}")
+        if r["start"] != "finished":
+            print(f"{kind}: {r['steps']} steps in {r['seconds']:.0f} s ({r['examples_per_second']:.0f} examples/s), "
+                  f"validation {r['primary_metric']} {r['best_metric']:.3f} -> {r['out_dir']}")
     return 0
 
 
