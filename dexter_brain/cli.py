@@ -1,4 +1,4 @@
-"""The ``dexter-brain`` command: ``build``, ``generate``, ``train``, ``evaluate`` and ``chat``.
+"""The ``dexter-brain`` command: ``build``, ``generate``, ``train``, ``evaluate``, ``chat``, ``serve`` and ``learn``.
 
 ``build_trm_brain.py`` and ``pipelines/train_all_trms.py`` are the same ``build`` and ``train`` commands.
 
@@ -283,6 +283,79 @@ def render_turn(result: dict) -> str:
     return "\n".join(lines) or "  (no output)"
 
 
+# --- learn -----------------------------------------------------------------------------------------------
+LEARN_EXAMPLE = """example:
+  dexter-brain learn --models-dir models                  (feedback from models/feedback)
+  dexter-brain learn --models-dir models --rollback       (put back the weights the last promotion replaced)
+
+Each TRM with new feedback is fine-tuned from its best/ on the new examples plus a replay of the original
+ones, and promoted only when no metric drops on the original validation split or on the new examples held
+out; the weights it replaces are kept in <kind>/previous/. Restart a running server to serve the new ones."""
+
+
+def main_learn(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="dexter-brain learn", description="Learn from use: fine-tune the TRMs on the "
+                                "feedback directory and promote them only when validation holds.",
+                                epilog=LEARN_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models-dir", type=Path, default=Path("models"), help="the brain to improve")
+    p.add_argument("--feedback", type=Path, help="the feedback directory (default: <models-dir>/feedback)")
+    p.add_argument("--data", type=Path, help="the corpus the brain was built from (default: the one "
+                   "<models-dir>/build_state.json names)")
+    p.add_argument("--rollback", action="store_true", help="swap each TRM's previous/ and best/ back, and learn "
+                   "nothing")
+    p.add_argument("--force", action="store_true", help="learn a TRM even when its feedback has not changed "
+                   "since the last learn")
+    p.add_argument("--tolerance", type=float, default=0.0, help="how much a validation metric may drop and still "
+                   "count as held (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the held-out share, the replay and the fine-tuning")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1: learning runs beside "
+                   "the app)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+    args = p.parse_args(argv)
+    show = _setup_logging(args.quiet)
+    from dexter_brain.learn import LearnError, learn, rollback
+
+    try:
+        if args.rollback:
+            done = rollback(args.models_dir)
+            for kind, what in done.items():
+                print(f"{kind:9s} {what}")
+            return 0
+        summary = learn(args.models_dir, feedback_dir=args.feedback, data_dir=args.data, seed=args.seed,
+                        tolerance=args.tolerance, force=args.force, num_threads=args.threads,
+                        show_progress_bar=show)
+    except _known_errors() + (LearnError,) as exc:
+        return fail(exc)
+    print(format_learn_summary(summary))
+    return 0
+
+
+def format_learn_summary(summary: dict) -> str:
+    """The before/after table of a learn: per kind and metric, the original validation and the new held-out
+    examples (before -> after, rows), and whether the candidate was promoted and why."""
+    if summary.get("message"):
+        return summary["message"]
+    def part(m: dict) -> str:
+        if not m["n"]:
+            return "-"
+        return f"{m['before']:.3f} -> {m['after']:.3f} ({m['n']})"
+
+    lines = [f"learned from {summary['feedback_dir']} in {summary['seconds']:.0f} s (run {summary['run_dir']})",
+             f"{'kind':9s}  {'new':>11s}  {'metric':13s}  {'original val':24s}  {'new held-out':24s}  promoted"]
+    for kind, info in summary["kinds"].items():
+        new = f"+{info['new']['train']}/+{info['new']['val']}"
+        verdict = {"promoted": "yes", "kept": "no"}.get(info["status"], "-")
+        verdict += f": {info['reason']}" if info.get("reason") else ""
+        if "metrics" not in info:
+            lines.append(f"{kind:9s}  {new:>11s}  {'-':13s}  {'-':24s}  {'-':24s}  {verdict}")
+            continue
+        for i, (metric, parts) in enumerate(info["metrics"].items()):
+            lines.append(f"{kind if i == 0 else '':9s}  {new if i == 0 else '':>11s}  {metric:13s}  "
+                         f"{part(parts['original']):24s}  {part(parts['new']):24s}  {verdict if i == 0 else ''}")
+    lines.append("  new: training/held-out examples from the feedback; each part: current -> candidate (rows)")
+    return "\n".join(line.rstrip() for line in lines)
+
+
 # --- dexter-brain ------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -293,17 +366,19 @@ def main(argv: list[str] | None = None) -> int:
         "evaluate": lambda a: __import__("pipelines.evaluate_trms", fromlist=["main"]).main(a),
         "chat": main_chat,
         "serve": lambda a: __import__("dexter_brain.serve.command", fromlist=["main"]).main(a),
+        "learn": main_learn,
     }
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print("usage: dexter-brain {build,generate,train,evaluate,chat,serve} [options]\n\n"
+        print("usage: dexter-brain {build,generate,train,evaluate,chat,serve,learn} [options]\n\n"
               "  build     raw data -> corpora -> three TRMs -> evaluation report\n"
               "  generate  mine a raw directory into corpora (vocabulary, splits, tensors)\n"
               "  train     train the TRMs from a corpus directory\n"
               "  evaluate  quality against the baselines, calibration, latency, size\n"
               "  chat      an interactive terminal session\n"
-              "  serve     the brain over HTTP for a host app (needs the serve extra)\n\n"
+              "  serve     the brain over HTTP for a host app (needs the serve extra)\n"
+              "  learn     fine-tune on the users' feedback; promote only what does not do worse (--rollback)\n\n"
               "example:\n  dexter-brain build --quick\n  dexter-brain chat --models-dir models\n"
-              "  dexter-brain serve --models-dir models")
+              "  dexter-brain serve --models-dir models\n  dexter-brain learn --models-dir models")
         return 0 if argv and argv[0] in ("-h", "--help") else (2 if argv else 0)
     return commands[argv[0]](argv[1:])
 
