@@ -331,7 +331,8 @@ class Checkpointer(_Base):
         # (before any training) is the floor, and ``best`` is replaced only by a strictly better one.
         # Without validation nothing shows that the residual helps: the floor alone ships.
         beats_floor = state.best_metric > state.floor_metric if math.isfinite(state.floor_metric) else False
-        residual = which != "best" or (state.step > 0 and beats_floor)
+        trained = state.step > 0 or state.init_from is not None  # an initialised residual is trained already
+        residual = which != "best" or (trained and beats_floor)
         scorer = scorer_state(model, floor_val=_finite(state.floor_metric), full_val=_finite(state.best_metric))
         scorer["residual"] = residual
         save_checkpoint(self.out_dir / which, model, meta=self._meta(state, which), tokenizer=self.tokenizer,

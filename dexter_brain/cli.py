@@ -341,18 +341,21 @@ def format_learn_summary(summary: dict) -> str:
         return f"{m['before']:.3f} -> {m['after']:.3f} ({m['n']})"
 
     lines = [f"learned from {summary['feedback_dir']} in {summary['seconds']:.0f} s (run {summary['run_dir']})",
-             f"{'kind':9s}  {'new':>11s}  {'metric':13s}  {'original val':24s}  {'new held-out':24s}  promoted"]
+             f"{'kind':9s}  {'new':>11s}  {'metric':13s}  {'validation':24s}  {'original val':24s}  "
+             f"{'new held-out':24s}  promoted"]
     for kind, info in summary["kinds"].items():
         new = f"+{info['new']['train']}/+{info['new']['val']}"
         verdict = {"promoted": "yes", "kept": "no"}.get(info["status"], "-")
         verdict += f": {info['reason']}" if info.get("reason") else ""
         if "metrics" not in info:
-            lines.append(f"{kind:9s}  {new:>11s}  {'-':13s}  {'-':24s}  {'-':24s}  {verdict}")
+            lines.append(f"{kind:9s}  {new:>11s}  {'-':13s}  {'-':24s}  {'-':24s}  {'-':24s}  {verdict}")
             continue
         for i, (metric, parts) in enumerate(info["metrics"].items()):
             lines.append(f"{kind if i == 0 else '':9s}  {new if i == 0 else '':>11s}  {metric:13s}  "
-                         f"{part(parts['original']):24s}  {part(parts['new']):24s}  {verdict if i == 0 else ''}")
-    lines.append("  new: training/held-out examples from the feedback; each part: current -> candidate (rows)")
+                         f"{part(parts['all']):24s}  {part(parts['original']):24s}  {part(parts['new']):24s}  "
+                         f"{verdict if i == 0 else ''}")
+    lines.append("  new: training/held-out examples from the feedback; validation = original val + new held-out; "
+                 "each: current -> candidate (rows)")
     return "\n".join(line.rstrip() for line in lines)
 
 

@@ -11,8 +11,11 @@ One run (``<models_dir>/learn/<run>/``):
    (``REPLAY`` original conversations per new one), for a short budget on CPU, into ``<run>/models/<kind>``.
 3. The current ``best/`` and the candidate are evaluated through their wrappers on the same rows: the original
    validation split and the new held-out examples (memory on one bank of facts for both). The candidate is
-   promoted only when no metric (``evaluation.quality.METRICS``) drops on either part by more than
-   ``tolerance``.
+   promoted only when no metric (``evaluation.quality.METRICS``) drops on the validation rows as a whole (by
+   more than ``tolerance``) and none is worse on the original validation rows alone, row by row: a candidate
+   that fits the new examples by forgetting the old ones is kept out even when the new ones outweigh them.
+   "Worse" there is a one-sided sign test over the rows whose score changed (``ALPHA``): a validation split
+   of a few dozen rows moves by a row or two from noise alone, and that must not block every promotion.
 4. Promotion calibrates the candidate, then ``best/`` becomes ``previous/`` and the candidate ``best/``: whole
    directories renamed, so every checkpoint keeps its sha256 record. A promotion or rollback cut short (a
    crash between renames) is completed or undone by the next ``learn``/``rollback`` (``recover``).
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -59,6 +63,9 @@ EPOCHS = 3
 STEP_RANGE = (20, 300)
 LR_SCALE = 0.5
 """Fine-tuning runs at this share of the original run's learning rate: it starts from trained weights."""
+ALPHA = 0.05
+"""The candidate is worse on the original validation when, among the rows whose score changed, the ones that
+got worse outnumber the ones that got better by more than chance explains at this level (one-sided sign test)."""
 _NEXT, _INCOMING, _TRASH = ".best.next", ".best.incoming", ".previous.trash"
 
 
@@ -170,11 +177,8 @@ def _learn_kind(models_dir: Path, kind: str, run_dir: Path, seed: int, tolerance
     bar.set_postfix_str(f"{kind}: evaluating")
     metrics = compare(kind, current, out / "best", corpus)
     bar.update()
-    drops = [f"{metric} dropped on the {'original validation' if part == 'original' else 'new held-out examples'} "
-             f"({m['before']:.3f} -> {m['after']:.3f})"
-             for metric, parts in metrics.items() for part, m in parts.items()
-             if m["n"] and m["after"] < m["before"] - tolerance - 1e-9]
-    counted = sum(m["n"] for parts in metrics.values() for m in parts.values())
+    drops = gate(metrics, tolerance)
+    counted = sum(parts["all"]["n"] for parts in metrics.values())
     result = {"metrics": metrics, "steps": trained["steps"], "start": trained["start"]}
     if drops or not counted:
         reason = "; ".join(drops) if drops else "no validation rows to compare on"
@@ -189,8 +193,9 @@ def _learn_kind(models_dir: Path, kind: str, run_dir: Path, seed: int, tolerance
 
 
 def compare(kind: str, current: Path, candidate: Path, corpus: Path) -> dict:
-    """Per metric of ``kind``: the current and the candidate checkpoint on the corpus's validation rows, the
-    original ones and the new ones (``{"original": {"before", "after", "n"}, "new": {...}}``)."""
+    """Per metric of ``kind``: the current and the candidate checkpoint on the corpus's validation rows, all of
+    them, the original ones and the new ones: ``{"all" | "original" | "new": {"before", "after", "n", "worse",
+    "better"}}`` (``worse``/``better``: rows whose score went down/up)."""
     from dexter_brain.evaluation.quality import METRICS, load_for_evaluation, mean_of, row_scores
 
     rows = read_rows(corpus, kind, "val")
@@ -202,11 +207,36 @@ def compare(kind: str, current: Path, candidate: Path, corpus: Path) -> dict:
     out = {}
     for metric in METRICS[kind]:
         out[metric] = {}
-        for part, keep in (("original", lambda i: not fresh[i]), ("new", lambda i: fresh[i])):
+        for part, keep in (("all", lambda i: True), ("original", lambda i: not fresh[i]),
+                           ("new", lambda i: fresh[i])):
             b, n = mean_of(before[metric], keep)
             a, _ = mean_of(after[metric], keep)
-            out[metric][part] = {"before": b, "after": a, "n": n}
+            pairs = [(x, y) for i, (x, y) in enumerate(zip(before[metric], after[metric])) if x is not None and keep(i)]
+            out[metric][part] = {"before": b, "after": a, "n": n, "worse": sum(y < x - 1e-9 for x, y in pairs),
+                                 "better": sum(y > x + 1e-9 for x, y in pairs)}
     return out
+
+
+def gate(metrics: dict, tolerance: float = 0.0) -> list[str]:
+    """Why a candidate must not be promoted (empty: promote): a metric that drops on all the validation rows by
+    more than ``tolerance``, or that is worse on the original ones (sign test at ``ALPHA``)."""
+    reasons = []
+    for metric, parts in metrics.items():
+        every, old = parts["all"], parts["original"]
+        if every["n"] and every["after"] < every["before"] - tolerance - 1e-9:
+            reasons.append(f"{metric} dropped on the validation ({every['before']:.3f} -> {every['after']:.3f})")
+        p = sign_test(old["worse"], old["better"])
+        if old["worse"] > old["better"] and p < ALPHA:
+            reasons.append(f"{metric} is worse on the original validation ({old['worse']} rows worse, "
+                           f"{old['better']} better: sign test p = {p:.3f})")
+    return reasons
+
+
+def sign_test(worse: int, better: int) -> float:
+    """One-sided p-value of at least ``worse`` rows of ``worse + better`` going down if up and down were equally
+    likely."""
+    n = worse + better
+    return sum(math.comb(n, k) for k in range(worse, n + 1)) / 2 ** n if n else 1.0
 
 
 # --- what to train on -----------------------------------------------------------------------------------------

@@ -397,8 +397,11 @@ class Trainer:
             cb.on_train_start(st)
         if st.step == 0 and self.val is not None and math.isnan(st.floor_metric):
             # This measures the floor alone, the bar every later step must beat: a fresh residual starts at
-            # zero, an initialised one (weights from another run) is switched off for this evaluation.
+            # zero, an initialised one (weights from another run) is switched off for this evaluation, and then
+            # evaluated as it is: when it beats the floor already, it is the best so far.
             self._run_eval(floor_only=st.init_from is not None)
+            if st.init_from is not None:
+                self._run_eval()
         while st.step < cfg.max_steps and not st.should_stop:
             self.train_step()
             for cb in self.callbacks:
@@ -420,7 +423,7 @@ class Trainer:
         st.metrics = metrics
         primary = metrics.get(self.head.primary_metric, float("nan"))
         st.improved = not math.isnan(primary) and primary > st.best_metric
-        if st.step == 0:
+        if st.step == 0 and math.isnan(st.floor_metric):
             st.floor_metric = primary
         if st.improved:
             st.best_metric, st.evals_without_improvement = primary, 0
