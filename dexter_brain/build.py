@@ -139,8 +139,9 @@ def build_brain(raw: str | Path | None = None, datasets_dir: str | Path = "datas
         if not resume:
             shutil.rmtree(models_dir / kind, ignore_errors=True)
         t = time.perf_counter()
+        # A resumed build never drops a run it cannot continue: it says so and stops (on_other_run="refuse").
         result = train_trm(kind, datasets_dir, models_dir / kind, quick=quick, seed=seed, device=device,
-                           resume=resume, show_progress_bar=show_progress_bar,
+                           resume=resume, on_other_run="refuse", show_progress_bar=show_progress_bar,
                            **({"num_threads": threads} if threads is not None else {}))
         summary = {k: result[k] for k in ("steps", "best_metric", "primary_metric", "examples_per_second")}
         state.finish(stage, time.perf_counter() - t, **summary)

@@ -1,4 +1,4 @@
-"""The ``dexter-brain`` command: ``build``, ``generate``, ``train``, ``evaluate`` and ``chat``.
+"""The ``dexter-brain`` command: ``build``, ``generate``, ``train``, ``evaluate``, ``chat``, ``serve`` and ``learn``.
 
 ``build_trm_brain.py`` and ``pipelines/train_all_trms.py`` are the same ``build`` and ``train`` commands.
 
@@ -25,7 +25,12 @@ QUICK_HELP = ("a smoke run that checks the pipeline, not quality: the embedded s
               "20 steps per TRM on one thread, calibration and evaluation on 200 rows per split (20-26 s on 2 "
               "shared CPU cores, no GPU, 2026-12-03)")
 TRAIN_EXAMPLE = """example:
-  python -m pipelines.train_all_trms --data datasets/offline --models-dir models --trm tool --quick"""
+  python -m pipelines.train_all_trms --data datasets/offline --models-dir models --trm tool --quick
+  python -m pipelines.train_all_trms --data datasets/new --models-dir models --init-from models
+
+A run in <models-dir>/<kind>/last of the same corpus and model shape is resumed (one that already finished
+says so and trains nothing). A run of another corpus or model shape is moved into <kind>/old_run/ and
+training starts afresh, from random weights or, with --init-from, from that checkpoint's weights."""
 CHAT_EXAMPLE = """example:
   dexter-brain chat --models-dir models    (type /reset to forget the conversation, /quit to leave)"""
 
@@ -63,7 +68,8 @@ def error_message(error: BaseException) -> str:
 
     if isinstance(error, ValidationError):  # its str() starts with "1 validation error for ...": say which field
         first = error.errors()[0]
-        return f"{'.'.join(str(p) for p in first['loc']) or 'value'}: {first['msg']}"
+        where, message = ".".join(str(p) for p in first["loc"]), first["msg"].removeprefix("Value error, ")
+        return f"{where}: {message}" if where else message
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 
@@ -168,13 +174,25 @@ def train_parser(prog: str = "train_all_trms") -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="a TrainConfig JSON file; explicit flags override it")
     p.add_argument("--quick", action="store_true", help="a smoke-test budget: a smaller model, 20 steps, one thread")
     p.add_argument("--no-resume", action="store_true", help="start over instead of resuming from last/")
+    p.add_argument("--init-from", type=Path, help="start from this checkpoint's weights instead of random ones: a "
+                   "best/ directory, a <kind> training directory, or a models directory holding <kind>/ (same "
+                   "vocabulary and model sizes; a resumed run ignores it)")
     p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
     return p
+
+
+def init_checkpoint(init_from: Path | None, kind: str) -> Path | None:
+    """``--init-from`` for one kind: ``DIR/<kind>`` when DIR is a models directory holding it, else DIR."""
+    if init_from is None:
+        return None
+    return init_from / kind if (init_from / kind).is_dir() else init_from
 
 
 def main_train(argv: list[str] | None = None, prog: str = "train_all_trms") -> int:
     args = train_parser(prog).parse_args(argv)
     show = _setup_logging(args.quiet)
+    from pydantic import ValidationError
+
     from dexter_brain.config import TrainConfig
     from dexter_brain.io import read_json
     from dexter_brain.runs import train_trm
@@ -201,11 +219,15 @@ def main_train(argv: list[str] | None = None, prog: str = "train_all_trms") -> i
                 return fail(exc if isinstance(exc, OSError) else f"{args.config}: {error_message(exc)}")
         try:
             r = train_trm(kind, args.data, args.models_dir / kind, config=config, quick=args.quick, seed=args.seed,
-                          device=args.device, resume=not args.no_resume, show_progress_bar=show, **overrides)
-        except _known_errors() as exc:
+                          device=args.device, resume=not args.no_resume,
+                          init_from=init_checkpoint(args.init_from, kind), show_progress_bar=show, **overrides)
+        except _known_errors() + (ValidationError,) as exc:  # ValidationError: flags that make no TrainConfig
             return fail(exc)
-        print(f"{kind}: {r['steps']} steps in {r['seconds']:.0f} s ({r['examples_per_second']:.0f} examples/s), "
-              f"validation {r['primary_metric']} {r['best_metric']:.3f} -> {r['out_dir']}")
+        if r["message"]:
+            print(f"{kind}: {r['message']}")
+        if r["start"] != "finished":
+            print(f"{kind}: {r['steps']} steps in {r['seconds']:.0f} s ({r['examples_per_second']:.0f} examples/s), "
+                  f"validation {r['primary_metric']} {r['best_metric']:.3f} -> {r['out_dir']}")
     return 0
 
 
@@ -266,6 +288,82 @@ def render_turn(result: dict) -> str:
     return "\n".join(lines) or "  (no output)"
 
 
+# --- learn -----------------------------------------------------------------------------------------------
+LEARN_EXAMPLE = """example:
+  dexter-brain learn --models-dir models                  (feedback from models/feedback)
+  dexter-brain learn --models-dir models --rollback       (put back the weights the last promotion replaced)
+
+Each TRM with new feedback is fine-tuned from its best/ on the new examples plus a replay of the original
+ones, and promoted only when no metric drops on the original validation split or on the new examples held
+out; the weights it replaces are kept in <kind>/previous/. Restart a running server to serve the new ones."""
+
+
+def main_learn(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="dexter-brain learn", description="Learn from use: fine-tune the TRMs on the "
+                                "feedback directory and promote them only when validation holds.",
+                                epilog=LEARN_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models-dir", type=Path, default=Path("models"), help="the brain to improve")
+    p.add_argument("--feedback", type=Path, help="the feedback directory (default: <models-dir>/feedback)")
+    p.add_argument("--data", type=Path, help="the corpus the brain was built from (default: the one "
+                   "<models-dir>/build_state.json names)")
+    p.add_argument("--rollback", action="store_true", help="swap each TRM's previous/ and best/ back, and learn "
+                   "nothing")
+    p.add_argument("--force", action="store_true", help="learn a TRM even when its feedback has not changed "
+                   "since the last learn")
+    p.add_argument("--tolerance", type=float, default=0.0, help="how much a validation metric may drop and still "
+                   "count as held (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the held-out share, the replay and the fine-tuning")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1: learning runs beside "
+                   "the app)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+    args = p.parse_args(argv)
+    show = _setup_logging(args.quiet)
+    from dexter_brain.learn import LearnError, learn, rollback
+
+    try:
+        if args.rollback:
+            done = rollback(args.models_dir)
+            for kind, what in done.items():
+                print(f"{kind:9s} {what}")
+            return 0
+        summary = learn(args.models_dir, feedback_dir=args.feedback, data_dir=args.data, seed=args.seed,
+                        tolerance=args.tolerance, force=args.force, num_threads=args.threads,
+                        show_progress_bar=show)
+    except _known_errors() + (LearnError,) as exc:
+        return fail(exc)
+    print(format_learn_summary(summary))
+    return 0
+
+
+def format_learn_summary(summary: dict) -> str:
+    """The before/after table of a learn: per kind and metric, the original validation and the new held-out
+    examples (before -> after, rows), and whether the candidate was promoted and why."""
+    if summary.get("message"):
+        return summary["message"]
+    def part(m: dict) -> str:
+        if not m["n"]:
+            return "-"
+        return f"{m['before']:.3f} -> {m['after']:.3f} ({m['n']})"
+
+    lines = [f"learned from {summary['feedback_dir']} in {summary['seconds']:.0f} s (run {summary['run_dir']})",
+             f"{'kind':9s}  {'new':>11s}  {'metric':13s}  {'validation':24s}  {'original val':24s}  "
+             f"{'new held-out':24s}  promoted"]
+    for kind, info in summary["kinds"].items():
+        new = f"+{info['new']['train']}/+{info['new']['val']}"
+        verdict = {"promoted": "yes", "kept": "no"}.get(info["status"], "-")
+        verdict += f": {info['reason']}" if info.get("reason") else ""
+        if "metrics" not in info:
+            lines.append(f"{kind:9s}  {new:>11s}  {'-':13s}  {'-':24s}  {'-':24s}  {'-':24s}  {verdict}")
+            continue
+        for i, (metric, parts) in enumerate(info["metrics"].items()):
+            lines.append(f"{kind if i == 0 else '':9s}  {new if i == 0 else '':>11s}  {metric:13s}  "
+                         f"{part(parts['all']):24s}  {part(parts['original']):24s}  {part(parts['new']):24s}  "
+                         f"{verdict if i == 0 else ''}")
+    lines.append("  new: training/held-out examples from the feedback; validation = original val + new held-out; "
+                 "each: current -> candidate (rows)")
+    return "\n".join(line.rstrip() for line in lines)
+
+
 # --- dexter-brain ------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -277,18 +375,20 @@ def main(argv: list[str] | None = None) -> int:
         "chat": main_chat,
         "serve": lambda a: __import__("dexter_brain.serve.command", fromlist=["main"]).main(a),
         "export": lambda a: __import__("pipelines.export_onnx", fromlist=["main"]).main(a),
+        "learn": main_learn,
     }
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print("usage: dexter-brain {build,generate,train,evaluate,chat,serve,export} [options]\n\n"
+        print("usage: dexter-brain {build,generate,train,evaluate,chat,serve,export,learn} [options]\n\n"
               "  build     raw data -> corpora -> three TRMs -> evaluation report\n"
               "  generate  mine a raw directory into corpora (vocabulary, splits, tensors)\n"
               "  train     train the TRMs from a corpus directory\n"
               "  evaluate  quality against the baselines, calibration, latency, size\n"
               "  chat      an interactive terminal session\n"
               "  serve     the brain over HTTP for a host app (needs the serve extra)\n"
-              "  export    the TRMs to ONNX (--format onnx; pip install 'dexter-brain[onnx]')\n\n"
+              "  export    the TRMs to ONNX (--format onnx; pip install 'dexter-brain[onnx]')\n"
+              "  learn     fine-tune on the users' feedback; promote only what does not do worse (--rollback)\n\n"
               "example:\n  dexter-brain build --quick\n  dexter-brain chat --models-dir models\n"
-              "  dexter-brain serve --models-dir models")
+              "  dexter-brain serve --models-dir models\n  dexter-brain learn --models-dir models")
         return 0 if argv and argv[0] in ("-h", "--help") else (2 if argv else 0)
     return commands[argv[0]](argv[1:])
 

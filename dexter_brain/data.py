@@ -6,6 +6,7 @@ turn by turn, so the model trains with the carry a conversation would give it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,15 @@ class SplitData:
     def carry_columns(self) -> np.ndarray:
         """Candidate-feature columns that only a conversation's carry provides (zero on a fresh start)."""
         return self.arrays.get("carry_columns", np.zeros(0, dtype=np.int32))
+
+    def episode_subset(self, episodes: Sequence[int]) -> "SplitData":
+        """The split restricted to these episodes (indices into ``episodes``), in the order given; the bank
+        and the floor are shared."""
+        rows = np.concatenate([self.episodes[i] for i in episodes]) if len(episodes) else np.zeros(0, np.int64)
+        arrays = {k: (v if k in _META_COLUMNS else v[rows]) for k, v in self.arrays.items()}
+        bounds = np.cumsum([0] + [len(self.episodes[i]) for i in episodes])
+        return SplitData(kind=self.kind, split=self.split, arrays=arrays, bank=self.bank,
+                         episodes=[np.arange(a, b) for a, b in zip(bounds[:-1], bounds[1:])], floor=self.floor)
 
     def batch(self, rows: np.ndarray, device: torch.device | str = "cpu") -> dict[str, Tensor]:
         """Model inputs and targets for the given rows; candidates are gathered from the bank."""

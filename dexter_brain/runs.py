@@ -4,16 +4,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from dexter_brain.callbacks import (
-    EMA, Checkpointer, EarlyStopping, LRSchedule, MetricsLogger, ProgressBar, TimedCheckpoint,
+    EMA, Checkpointer, EarlyStopping, LRSchedule, MetricsLogger, ProgressBar, SaveConfig, TimedCheckpoint,
 )
 from dexter_brain.config import ModelConfig, TrainConfig, TrmKind
 from dexter_brain.data import CorpusNotFoundError, load_split
-from dexter_brain.io import read_json, write_json
+from dexter_brain.io import read_json
 from dexter_brain.objectives import head_for
 from dexter_brain.training import Trainer, init_distributed
 
@@ -71,7 +73,9 @@ def default_train_config(kind: TrmKind, data_path: str | Path, out_dir: str | Pa
 
 def train_trm(trm_type: TrmKind, data_path: str | Path = "datasets/offline", out_dir: str | Path | None = None,
               *, config: TrainConfig | None = None, quick: bool = False, seed: int = 0, device: str = "auto",
-              resume: bool = True, show_progress_bar: bool | None = None, **overrides) -> dict:
+              resume: bool = True, on_other_run: str = "restart", init_from: str | Path | None = None,
+              train_episodes: Sequence[int] | None = None, show_progress_bar: bool | None = None,
+              **overrides) -> dict:
     """Train one TRM on its corpus and write its checkpoints.
 
     Args:
@@ -82,16 +86,28 @@ def train_trm(trm_type: TrmKind, data_path: str | Path = "datasets/offline", out
         quick: A smoke-test budget (``QUICK``, ``QUICK_MODEL``: seconds per TRM).
         seed: Seeds initialisation, data order and exploration.
         device: ``auto``, ``cpu`` or ``cuda``.
-        resume: Continue from ``out_dir/last`` when it exists.
+        resume: Continue from ``out_dir/last`` when it holds a run of this corpus for a model of this shape.
+        on_other_run: What to do when ``out_dir/last`` holds a run of another corpus or model shape:
+            ``restart`` moves that run into ``out_dir/old_run/`` and starts afresh (``train``); ``refuse`` raises
+            a ``ResumeError`` (``build --resume``).
+        init_from: Start a fresh run from this checkpoint's weights (a ``best/`` directory, or a training
+            directory holding one) instead of a random initialisation; it must be of this kind, vocabulary and
+            model shape. Ignored when the run resumes.
+        train_episodes: Train on these episodes of the training split only (indices in its episode order);
+            the floor stays the one the corpus build fitted on the whole split. None: every episode.
         show_progress_bar: None means on when logging shows INFO.
         **overrides: TrainConfig fields to change (e.g. ``max_steps=200``).
 
     Returns:
         A summary dict: ``kind``, ``steps``, ``seconds``, ``examples_per_second``, ``best_metric``,
-        ``metrics`` (last validation), ``out_dir``.
+        ``metrics`` (last validation), ``out_dir``, ``start`` (fresh, initialised, resumed, finished or
+        restarted: see ``Checkpointer``) and ``message`` (the one line saying how it started; empty for a
+        plain fresh run).
 
     Raises:
         CorpusNotFoundError: The corpus has no training data for this TRM.
+        ResumeError: ``on_other_run="refuse"`` and ``out_dir/last`` holds a run of another corpus or shape.
+        InitError: ``init_from`` is not a checkpoint of this kind, vocabulary and model shape.
     """
     data_path = Path(data_path)
     out_dir = Path(out_dir or Path("models") / trm_type)
@@ -102,6 +118,8 @@ def train_trm(trm_type: TrmKind, data_path: str | Path = "datasets/offline", out
     if show_progress_bar is None:
         show_progress_bar = logger.getEffectiveLevel() <= logging.INFO
     train = load_split(data_path, trm_type, "train")
+    if train_episodes is not None:
+        train = train.episode_subset(train_episodes)
     try:
         val = load_split(data_path, trm_type, "val")
     except CorpusNotFoundError:
@@ -110,11 +128,14 @@ def train_trm(trm_type: TrmKind, data_path: str | Path = "datasets/offline", out
     manifest = read_json(data_path / "manifest.json")
     featurizer = read_json(data_path / trm_type / "featurizer.json")
     tokenizer = (data_path / "vocab" / "tokenizer.model").read_bytes()
-    meta = {"kind": trm_type, "corpus_fingerprint": manifest["fingerprint"], "manifest_version": manifest["version"]}
+    meta = {"kind": trm_type, "corpus_fingerprint": manifest["fingerprint"], "manifest_version": manifest["version"],
+            "vocab_sha256": hashlib.sha256(tokenizer).hexdigest()}
     head = head_for(trm_type)
-    checkpointer = Checkpointer(out_dir, tokenizer=tokenizer, featurizer=featurizer, meta=meta, resume=resume)
+    checkpointer = Checkpointer(out_dir, tokenizer=tokenizer, featurizer=featurizer, meta=meta, resume=resume,
+                                on_other_run=on_other_run, init_from=Path(init_from) if init_from else None)
     callbacks = [
         checkpointer,
+        SaveConfig(out_dir / "train_config.json"),  # once the checkpointer has decided (and moved an old run)
         LRSchedule(),
         *([EMA(config.ema_decay)] if config.ema_decay > 0 else []),
         MetricsLogger(out_dir / "metrics.jsonl"),
@@ -123,9 +144,6 @@ def train_trm(trm_type: TrmKind, data_path: str | Path = "datasets/offline", out
         TimedCheckpoint(checkpointer, config.checkpoint_every_seconds),  # last: the step's state is complete
     ]
     trainer = Trainer(config, head, train, val, callbacks=callbacks)
-    if trainer.state.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        write_json(out_dir / "train_config.json", config.model_dump(mode="json"))
     start_step = trainer.state.step
     start = time.perf_counter()
     state = trainer.fit()
@@ -135,5 +153,5 @@ def train_trm(trm_type: TrmKind, data_path: str | Path = "datasets/offline", out
         "kind": trm_type, "steps": state.step, "seconds": round(seconds, 2),
         "examples_per_second": round(steps * config.batch_size / seconds, 1) if seconds > 0 else 0.0,
         "best_metric": state.best_metric, "primary_metric": head.primary_metric, "metrics": state.metrics,
-        "out_dir": str(out_dir),
+        "out_dir": str(out_dir), "start": checkpointer.start, "message": checkpointer.message,
     }

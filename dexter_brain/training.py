@@ -108,6 +108,9 @@ class TrainState:
     improved_loss: bool = False
     rank: int = 0
     world_size: int = 1
+    init_from: str | None = None
+    """The checkpoint the weights were initialised from (None: random initialisation). The step-0
+    evaluation then turns the residual off, so that ``floor_metric`` is still the floor alone."""
 
     @property
     def is_main(self) -> bool:
@@ -363,7 +366,9 @@ class Trainer:
         try:
             def collect(out, batch, rows):
                 metrics = self.head.example_metrics(out, batch)
-                loss, _, _ = self.head.loss(out, batch)
+                # The floor alone has no heads besides the scores (no failure, position or halting outputs),
+                # so it has no loss to report.
+                loss = self.head.loss(out, batch)[0] if model.use_residual else float("nan")
                 values = {k: v.float().cpu().numpy() for k, v in metrics.items()}
                 values["loss"] = np.full(len(rows), float(loss))
                 values["scored"] = data.arrays["scored"][rows].astype(np.float64)
@@ -391,8 +396,12 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_train_start(st)
         if st.step == 0 and self.val is not None and math.isnan(st.floor_metric):
-            # The residual starts at zero: this measures the floor alone, the bar every later step must beat.
-            self._run_eval()
+            # This measures the floor alone, the bar every later step must beat: a fresh residual starts at
+            # zero, an initialised one (weights from another run) is switched off for this evaluation, and then
+            # evaluated as it is: when it beats the floor already, it is the best so far.
+            self._run_eval(floor_only=st.init_from is not None)
+            if st.init_from is not None:
+                self._run_eval()
         while st.step < cfg.max_steps and not st.should_stop:
             self.train_step()
             for cb in self.callbacks:
@@ -403,13 +412,18 @@ class Trainer:
             cb.on_train_end(st)
         return st
 
-    def _run_eval(self) -> None:
+    def _run_eval(self, floor_only: bool = False) -> None:
         st = self.state
-        metrics = self.evaluate() if st.is_main else {}
+        residual = self.model.use_residual
+        self.model.use_residual = not floor_only and residual
+        try:
+            metrics = self.evaluate() if st.is_main else {}
+        finally:
+            self.model.use_residual = residual
         st.metrics = metrics
         primary = metrics.get(self.head.primary_metric, float("nan"))
         st.improved = not math.isnan(primary) and primary > st.best_metric
-        if st.step == 0:
+        if st.step == 0 and math.isnan(st.floor_metric):
             st.floor_metric = primary
         if st.improved:
             st.best_metric, st.evals_without_improvement = primary, 0

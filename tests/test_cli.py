@@ -201,31 +201,84 @@ def resume_hint(last: Path, trained_on: str, training_on: str) -> str:
             f"another --models-dir")
 
 
-def test_train_on_a_new_corpus_refuses_to_resume_and_no_resume_starts_afresh(tiny_brain, other_corpus, tmp_path):
+def train_args(models: Path, data: Path, *more: str) -> list[str]:
+    """``train_all_trms`` of the tool TRM with the tiny brain's own training settings (its train_config.json)."""
+    return ["-m", "pipelines.train_all_trms", "--data", str(data), "--models-dir", str(models), "--trm", "tool",
+            "--config", str(models / "tool" / "train_config.json"), "--quiet", *more]
+
+
+def no_traceback(done: subprocess.CompletedProcess) -> list[str]:
+    """The stdout lines of a command that succeeded without a traceback."""
+    assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-3000:])
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    return done.stdout.splitlines()
+
+
+def test_train_on_a_new_corpus_keeps_the_old_run_and_starts_afresh_in_one_line(tiny_brain, other_corpus, tmp_path):
     data, manifest = other_corpus
     models = tmp_path / "models"
     shutil.copytree(tiny_brain["models"], models)
     trained_on = read_json(models / "tool" / "last" / "meta.json")["corpus_fingerprint"]
-    args = ["-m", "pipelines.train_all_trms", "--data", str(data), "--models-dir", str(models), "--trm", "tool",
-            "--quick", "--max-steps", "4", "--quiet"]
-    assert error_line(run(args, cwd=tmp_path)) == resume_hint(models / "tool" / "last", trained_on,
-                                                              manifest["fingerprint"])
-    done = run([*args, "--no-resume"], cwd=tmp_path)  # what the message says to do
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert read_json(models / "tool" / "last" / "meta.json")["corpus_fingerprint"] == manifest["fingerprint"]
+    old_best = (models / "tool" / "best" / "model.safetensors").read_bytes()
+    lines = no_traceback(run(train_args(models, data), cwd=tmp_path))
+    last = models / "tool" / "last"
+    assert lines[0] == (f"tool: {last} was trained on another corpus (fingerprint {trained_on[:12]}, this corpus "
+                        f"{manifest['fingerprint'][:12]}): starting afresh (the old run is kept in "
+                        f"{models / 'tool' / 'old_run'})")
+    assert lines[1].startswith("tool: 8 steps in ") and len(lines) == 2
+    assert read_json(last / "meta.json")["corpus_fingerprint"] == manifest["fingerprint"]
+    assert (models / "tool" / "old_run" / "best" / "model.safetensors").read_bytes() == old_best
+    # The same command again resumes the new run, which has finished: one line says so.
+    lines = no_traceback(run(train_args(models, data), cwd=tmp_path))
+    assert lines == [f"tool: the run in {last} already finished at step 8 (max_steps 8): nothing to train "
+                     f"(--no-resume trains it again)"]
 
 
-def test_train_a_model_of_another_shape_refuses_to_resume_naming_the_weights(tiny_brain, tmp_path):
+def test_train_a_model_of_another_shape_starts_afresh_naming_the_weights(tiny_brain, tmp_path):
     models = tmp_path / "models"
     shutil.copytree(tiny_brain["models"], models)
     # --quick trains a 64-wide model; the tiny brain's last/ holds a 32-wide one trained on the same corpus.
     done = run(["-m", "pipelines.train_all_trms", "--data", str(tiny_brain["data"]), "--models-dir", str(models),
-                "--trm", "tool", "--quick", "--quiet"], cwd=tmp_path)
-    line = error_line(done)
+                "--trm", "tool", "--quick", "--max-steps", "4", "--quiet"], cwd=tmp_path)
+    first = no_traceback(done)[0]
     last = models / "tool" / "last"
-    assert line.startswith(f"error: {last / 'model.safetensors'}: the run in {last} does not fit the model being "
-                           f"trained (")
-    assert line.endswith("): start afresh (train: --no-resume; build: without --resume)")
+    assert first.startswith(f"tool: {last / 'model.safetensors'}: the run in {last} does not fit the model being "
+                            f"trained (")
+    assert first.endswith(f"): starting afresh (the old run is kept in {models / 'tool' / 'old_run'})")
+
+
+def test_train_flags_that_make_no_config_are_one_line(tiny_brain, tmp_path):
+    done = run(["-m", "pipelines.train_all_trms", "--data", str(tiny_brain["data"]), "--models-dir",
+                str(tmp_path / "models"), "--trm", "tool", "--quick", "--max-steps", "2", "--quiet"], cwd=tmp_path)
+    assert error_line(done) == "error: warmup_steps (2) must be below max_steps (2)"
+
+
+def test_train_init_from_a_checkpoint_of_the_same_vocabulary_says_so(tiny_brain, tmp_path):
+    models = tmp_path / "models"
+    shutil.copytree(tiny_brain["models"], models)
+    data = tmp_path / "data"  # the same corpus under another fingerprint: same vocabulary, another corpus
+    shutil.copytree(tiny_brain["data"], data)
+    manifest = read_json(data / "manifest.json")
+    manifest["fingerprint"] = "0" * 64
+    (data / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    lines = no_traceback(run(train_args(models, data, "--init-from", str(tiny_brain["models"])), cwd=tmp_path))
+    assert lines[0].endswith(f"starting afresh (the old run is kept in {models / 'tool' / 'old_run'}); initialised "
+                             f"from {tiny_brain['models'] / 'tool'} (same vocabulary and model shape)")
+    assert read_json(models / "tool" / "last" / "meta.json")["init_from"] == str(tiny_brain["models"] / "tool")
+
+
+def test_train_init_from_a_checkpoint_of_another_vocabulary_is_one_line(tiny_brain, other_corpus, tmp_path):
+    data, manifest = other_corpus
+    models = tmp_path / "models"
+    shutil.copytree(tiny_brain["models"], models)
+    before = sorted(p.name for p in (models / "tool").iterdir())
+    line = error_line(run(train_args(models, data, "--init-from", str(tiny_brain["models"] / "tool" / "best")),
+                          cwd=tmp_path))
+    assert line.startswith(f"error: --init-from {tiny_brain['models'] / 'tool' / 'best'}: it was trained with another "
+                           f"vocabulary (tokenizer sha256 ")
+    assert line.endswith(f"this corpus {manifest['vocab']['sha256'][:12]}): its token embeddings would mean other "
+                         f"words; train without --init-from to start afresh")
+    assert sorted(p.name for p in (models / "tool").iterdir()) == before  # nothing moved
 
 
 def test_build_resume_after_the_corpus_changed_refuses_to_resume(tiny_brain, other_corpus, tmp_path):

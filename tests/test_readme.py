@@ -54,6 +54,7 @@ COMMANDS = [
     [sys.executable, "-m", "dexter_brain.cli", "evaluate"],
     [sys.executable, "-m", "dexter_brain.cli", "chat"],
     [sys.executable, "-m", "dexter_brain.cli", "serve"],
+    [sys.executable, "-m", "dexter_brain.cli", "learn"],
     [sys.executable, "-m", "benchmarks.corpora"],
     [sys.executable, "-m", "benchmarks.ingest"],
     [sys.executable, "-m", "benchmarks.latency"],

@@ -348,6 +348,45 @@ def test_metrics_count_calls_errors_latency_and_carries(server):
     assert re.search(r"^dexter_brain_memories \d+", text, re.M)
 
 
+# --- feedback ------------------------------------------------------------------------------------------------------
+def test_feedback_on_a_turn_lands_in_the_feedback_directory_in_the_raw_format(server, tools):
+    from dexter_brain.raw import RawStore
+
+    c = server.client
+    turn = c.post("/v1/turn", json={"text": "What did I buy from John Lewis?", "conversation_id": "fb-1",
+                                    "available_tools": tools}).json()
+    fact = turn["memory"]["memories"][0]["id"]
+    r = c.post("/v1/feedback", json={"conversation_id": "fb-1", "used": [fact], "tool_status": "error",
+                                     "tool_error": "HTTP 503"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["conversation_id"] == "fb-1" and body["plan"] is None
+    assert body["memory"] == {"conversation_id": "fb-1", "query": "What did I buy from John Lewis?", "used": [fact],
+                              "rejected": []}
+    assert (body["tool"]["tool"], body["tool"]["status"], body["tool"]["error"]) == (
+        turn["tool"]["selected_tool"], "error", "HTTP 503")
+    store = RawStore.load(server.models / "feedback", show_progress_bar=False)
+    conversation = next(conv for conv in store.conversations if conv.id == "fb-1")
+    assert [(m.content, m.memory_refs) for m in conversation.messages] == [("What did I buy from John Lewis?",
+                                                                            (fact,))]
+    assert [(t.task, t.tool, t.status, t.error) for t in store.tool_calls if t.conversation_id == "fb-1"] == [
+        ("What did I buy from John Lewis?", turn["tool"]["selected_tool"], "error", "HTTP 503")]
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"conversation_id": "fb-none", "used": []}, 422, "conversation 'fb-none' has no retrieve to give feedback on"),
+    ({"conversation_id": "fb-1", "used": ["no-such-fact"]}, 422, "unknown memory id(s) 'no-such-fact'"),
+    ({"conversation_id": "fb-1"}, 422, "nothing to record: give used/rejected"),
+    ({"conversation_id": "fb-1", "tool_status": "fine"}, 422, "Input should be 'success' or 'error'"),
+    ({"conversation_id": "fb-1", "plan_success": "yes"}, 422, "valid boolean"),
+    ({"used": []}, 422, "Field required"),
+])
+def test_bad_feedback_gets_422_with_the_reason(server, body, status, message):
+    r = server.client.post("/v1/feedback", json=body)
+    assert r.status_code == status, r.text
+    assert message in r.json()["detail"][0]["msg"]
+
+
 # --- memories (these change the bank and the catalogue: keep them last among the tests on `server`) -----------------
 def test_memories_add_remove_and_tool_descriptions_as_the_python_api(server, tiny_brain, tmp_path):
     brain, c = fresh_brain(tiny_brain, tmp_path), server.client
@@ -390,6 +429,8 @@ def test_a_missing_trm_gets_503_and_the_rest_still_serves(tiny_brain):
         assert client.post("/v1/select_tool", json={"task": "play music"}).status_code == 503
         turn = client.post("/v1/turn", json={"text": "Who is Sam?", "conversation_id": "p1"})
         assert turn.status_code == 200 and turn.json()["tool"] is None and turn.json()["plan"] is None
+        r = client.post("/v1/feedback", json={"conversation_id": "p1", "plan_success": True})
+        assert r.status_code == 503 and r.json()["detail"] == "no reasoning TRM is loaded (not given)"
         assert client.get("/health").json()["status"] == "degraded"
 
 

@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from safetensors.numpy import save_file
 from safetensors.torch import load_file
 
 from conftest import TINY_MODEL, TINY_TRAIN, train_tiny
-from dexter_brain.callbacks import LRSchedule, MetricsLogger, ResumeError, lr_factor
+from dexter_brain.callbacks import InitError, LRSchedule, MetricsLogger, ResumeError, lr_factor
 from dexter_brain.checkpoint import CheckpointError, load_checkpoint
 from dexter_brain.data import load_split
 from dexter_brain.floor import LinearFloor
@@ -178,18 +179,118 @@ def tensors_of(directory: Path) -> dict[str, dict[str, torch.Tensor]]:
 
 
 def test_resume_refuses_a_run_of_another_corpus_and_of_another_model(tiny_brain, travel_corpora, tmp_path):
+    # What a build --resume does (on_other_run="refuse"): a run it cannot continue is an error, never dropped.
     out = tmp_path / "tool"
     shutil.copytree(tiny_brain["models"] / "tool", out)
     before = tensors_of(out / "last")
     with pytest.raises(ResumeError, match=f"^{out / 'last'} was trained on another corpus "):
-        train_tiny("tool", travel_corpora[0], out)
-    with pytest.raises(ResumeError, match=f"^{out / 'last' / 'model.safetensors'}: the run in {out / 'last'} does "
-                                          f"not fit the model being trained"):
-        train_trm("tool", tiny_brain["data"], out, device="cpu", show_progress_bar=False,
+        train_tiny("tool", travel_corpora[0], out, on_other_run="refuse")
+    with pytest.raises(ResumeError, match="^" + re.escape(f"{out / 'last' / 'model.safetensors'}: the run in "
+                                                          f"{out / 'last'} does not fit the model being trained (")):
+        train_trm("tool", tiny_brain["data"], out, device="cpu", show_progress_bar=False, on_other_run="refuse",
                   model_overrides={**TINY_MODEL, "hidden_size": 16}, **TINY_TRAIN)
     after = tensors_of(out / "last")  # neither attempt touched the checkpoint
     assert all(torch.equal(before[f][k], after[f][k]) for f in before for k in before[f])
     assert isinstance(ResumeError("x"), CheckpointError)  # the commands print it as one line
+
+
+def files_of(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def same_vocabulary_corpus(tiny_brain, directory: Path) -> tuple[Path, str]:
+    """A copy of the tiny corpus under another fingerprint: a new corpus with the same vocabulary, as a
+    regenerated corpus with the vocabulary kept (``dexter-brain learn``) is."""
+    shutil.copytree(tiny_brain["data"], directory)
+    manifest = read_json(directory / "manifest.json")
+    manifest["fingerprint"] = "another-" + manifest["fingerprint"][8:]
+    (directory / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return directory, manifest["fingerprint"]
+
+
+@pytest.mark.parametrize("what", ["corpus", "shape"])
+def test_train_on_another_corpus_or_shape_keeps_the_old_run_and_starts_afresh(tiny_brain, travel_corpora, tmp_path,
+                                                                             what):
+    out = tmp_path / "tool"
+    shutil.copytree(tiny_brain["models"] / "tool", out)
+    old = {name: files_of(out / name) for name in ("best", "last")}
+    if what == "corpus":
+        data, overrides = travel_corpora[0], {}
+        reason = f"{out / 'last'} was trained on another corpus (fingerprint "
+    else:
+        data, overrides = tiny_brain["data"], {"model_overrides": {**TINY_MODEL, "hidden_size": 16}}
+        reason = f"{out / 'last' / 'model.safetensors'}: the run in {out / 'last'} does not fit the model being trained ("
+    result = train_trm("tool", data, out, device="cpu", show_progress_bar=False,
+                       **{"model_overrides": TINY_MODEL, **overrides}, **TINY_TRAIN)
+    assert result["start"] == "restarted" and result["steps"] == TINY_TRAIN["max_steps"]
+    assert result["message"].startswith(reason)
+    assert result["message"].endswith(f": starting afresh (the old run is kept in {out / 'old_run'})")
+    assert "\n" not in result["message"]
+    assert {name: files_of(out / "old_run" / name) for name in ("best", "last")} == old  # byte for byte
+    fingerprint = read_json(data / "manifest.json")["fingerprint"]
+    assert read_json(out / "last" / "meta.json")["corpus_fingerprint"] == fingerprint
+    load_checkpoint(out / "old_run" / "best")  # still a valid checkpoint: its sha256 records moved with it
+
+
+def test_init_from_a_checkpoint_of_the_same_vocabulary_starts_from_its_weights(tiny_brain, tmp_path):
+    data, fingerprint = same_vocabulary_corpus(tiny_brain, tmp_path / "data")
+    out = tmp_path / "tool"
+    shutil.copytree(tiny_brain["models"] / "tool", out)
+    init = tiny_brain["models"] / "tool" / "best"
+    # lr 0: the weights stay those the run started from.
+    result = train_tiny("tool", data, out, init_from=init, lr=0.0, max_steps=4, eval_every=4)
+    assert result["start"] == "initialised"
+    assert result["message"].endswith(f"starting afresh (the old run is kept in {out / 'old_run'}); initialised "
+                                      f"from {init} (same vocabulary and model shape)")
+    started, trained = load_file(str(init / "model.safetensors")), load_file(str(out / "last" / "model.safetensors"))
+    assert started.keys() == trained.keys()
+    assert all(torch.equal(started[k].float(), trained[k]) for k in started)
+    meta = read_json(out / "last" / "meta.json")
+    tokenizer = (data / "vocab" / "tokenizer.model").read_bytes()
+    assert meta["init_from"] == str(init) and meta["corpus_fingerprint"] == fingerprint
+    assert meta["vocab_sha256"] == __import__("hashlib").sha256(tokenizer).hexdigest()
+    # The step-0 evaluation measured the floor alone (the initialised residual switched off).
+    first = json.loads((out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert first["step"] == 0 and math.isnan(first["eval"]["loss"])
+    scorer = read_json(out / "best" / "scorer.json")
+    assert scorer["floor_val"] == pytest.approx(first["eval"]["top1"])
+
+
+def test_init_from_a_checkpoint_that_does_not_fit_is_an_error_that_moves_nothing(tiny_brain, travel_corpora,
+                                                                                  tmp_path):
+    out = tmp_path / "tool"
+    shutil.copytree(tiny_brain["models"] / "tool", out)
+    before = files_of(out)
+    models = tiny_brain["models"]
+    cases = [
+        (travel_corpora[0], models / "tool", {}, "it was trained with another vocabulary (tokenizer sha256 "),
+        (tiny_brain["data"], models / "memory", {}, "it holds a memory TRM, not a tool TRM"),
+        (tiny_brain["data"], models / "tool", {"hidden_size": 16}, "its model has another shape than the one being "
+                                                                   "trained ("),
+        (tiny_brain["data"], tmp_path / "nowhere", {}, f"checkpoint not found: {tmp_path / 'nowhere'}"),
+    ]
+    for data, init, model, expected in cases:
+        with pytest.raises(InitError) as error:
+            train_trm("tool", data, out, device="cpu", show_progress_bar=False, init_from=init,
+                      model_overrides={**TINY_MODEL, **model}, **TINY_TRAIN)
+        assert str(error.value).startswith(f"--init-from {init}: {expected}"), str(error.value)
+        assert "\n" not in str(error.value) and isinstance(error.value, CheckpointError)
+    assert files_of(out) == before
+
+
+def test_resuming_a_finished_run_trains_nothing_and_says_so(tiny_brain, tmp_path):
+    out = tmp_path / "tool"
+    shutil.copytree(tiny_brain["models"] / "tool", out)
+    before = files_of(out / "last")
+    result = train_tiny("tool", tiny_brain["data"], out)
+    assert result["start"] == "finished" and result["steps"] == TINY_TRAIN["max_steps"]
+    assert result["message"] == (f"the run in {out / 'last'} already finished at step {TINY_TRAIN['max_steps']} "
+                                 f"(max_steps {TINY_TRAIN['max_steps']}): nothing to train (--no-resume trains it "
+                                 f"again)")
+    assert files_of(out / "last") == before
+    more = train_tiny("tool", tiny_brain["data"], out, max_steps=12)  # a larger budget continues the run
+    assert more["start"] == "resumed" and more["steps"] == 12
+    assert more["message"] == f"resuming {out / 'last'} at step {TINY_TRAIN['max_steps']}"
 
 
 @pytest.mark.parametrize("killed_after", [0, 4, 6], ids=["before-any-checkpoint", "at-a-checkpoint",

@@ -150,6 +150,17 @@ def mine_stage(raw_dir: Path, out: Path, settings: CorpusSettings) -> dict:
     corpora, unscored, by_split = {}, {}, {}
     for kind, examples in (("memory", memory), ("tool", tools), ("reasoning", reasoning)):
         _split_corpus(kind, examples, settings, corpora, unscored, by_split)
+    written = write_corpora(out, bank, entities, catalogue, by_split)
+    summary = _corpora_summary(sources, settings, corpora, reserved, unscored, len(bank), len(catalogue), written)
+    write_json(out / "corpora.json", summary)
+    return summary
+
+
+def write_corpora(out: Path, bank: list, entities, catalogue: list, by_split: dict[str, dict[str, list]]
+                  ) -> dict[str, str]:
+    """Write the bank, the catalogue, every split of the three corpora and the featurizer states built from the
+    training splits (past queries, logged calls, stored plans) into ``out``; returns each split file's sha256
+    (``"kind/split"`` -> hex)."""
     write_jsonl(out / "memory" / "bank.jsonl", _rows(bank))
     write_jsonl(out / "tool" / "catalogue.jsonl", _rows(catalogue))
     written: dict[str, str] = {}
@@ -165,9 +176,7 @@ def mine_stage(raw_dir: Path, out: Path, settings: CorpusSettings) -> dict:
             write_json(path, featurizer.to_state())
         else:
             path.unlink(missing_ok=True)
-    summary = _corpora_summary(sources, settings, corpora, reserved, unscored, len(bank), len(catalogue), written)
-    write_json(out / "corpora.json", summary)
-    return summary
+    return written
 
 
 def _split_corpus(kind: str, examples: list, settings: CorpusSettings, corpora: dict, unscored: dict,
@@ -218,8 +227,12 @@ def vocab_stage(out: Path, settings: CorpusSettings) -> Vocabulary:
 
 
 # --- stage 3: tensors ------------------------------------------------------------------------------------
-def tensors_stage(out: Path, corpora: dict) -> dict:
-    """Model inputs and linear floors of every non-empty corpus (``dexter_brain.tensorize``), then the manifest."""
+def tensors_stage(out: Path, corpora: dict, reuse: Path | None = None) -> dict:
+    """Model inputs and linear floors of every non-empty corpus (``dexter_brain.tensorize``), then the manifest.
+
+    ``reuse``: another corpus directory whose tensors of a kind are copied instead of computed when that kind's
+    inputs there are byte-identical (its split files, featurizer state and vocabulary; the bank and catalogue
+    for memory and tool), as they are for a kind the feedback added nothing to (``corpora.extend``)."""
     from dexter_brain import tensorize
 
     vocab = Vocabulary.from_file(out / "vocab" / "tokenizer.model")
@@ -229,15 +242,43 @@ def tensors_stage(out: Path, corpora: dict) -> dict:
         stale.unlink()  # a corpus that became empty leaves no old tensors behind
     written: dict[Path, str] = {}
     splits = {k: corpora["corpora"][k]["splits"] for k in KINDS}
-    if splits["memory"]["train"] and (out / "memory" / "featurizer.json").is_file():
-        written.update(tensorize.tensorize_memory(out, encoder))
-    if splits["tool"]["train"] and (out / "tool" / "featurizer.json").is_file():
-        written.update(tensorize.tensorize_tool(out, encoder, tuple(corpora["corpora"]["tool"]["reserved_tools"])))
-    if splits["reasoning"]["train"] and (out / "reasoning" / "featurizer.json").is_file():
-        written.update(tensorize.tensorize_reasoning(out, encoder))
+    make = {"memory": lambda: tensorize.tensorize_memory(out, encoder),
+            "tool": lambda: tensorize.tensorize_tool(out, encoder, tuple(corpora["corpora"]["tool"]["reserved_tools"])),
+            "reasoning": lambda: tensorize.tensorize_reasoning(out, encoder)}
+    for kind in KINDS:
+        if not (splits[kind]["train"] and (out / kind / "featurizer.json").is_file()):
+            continue
+        if reuse is not None and _same_inputs(reuse, out, kind):
+            written.update(_copy_tensors(reuse, out, kind))
+        else:
+            written.update(make[kind]())
     manifest = _manifest(corpora, out, vocab, written)
     write_json(out / "manifest.json", manifest)
     return manifest
+
+
+_INPUTS = {"memory": ("memory/bank.jsonl",), "tool": ("tool/catalogue.jsonl",), "reasoning": ()}
+"""What a kind's tensors read besides its splits, its featurizer state and the vocabulary."""
+
+
+def _same_inputs(a: Path, b: Path, kind: str) -> bool:
+    names = [f"{kind}/{s}.jsonl" for s in SPLITS] + [f"{kind}/featurizer.json", "vocab/tokenizer.model",
+                                                     *_INPUTS[kind]]
+    return all((a / n).is_file() and (b / n).is_file() and sha256_file(a / n) == sha256_file(b / n) for n in names)
+
+
+def _copy_tensors(source: Path, out: Path, kind: str) -> dict[Path, str]:
+    import shutil
+
+    written = {}
+    (out / "tensors").mkdir(parents=True, exist_ok=True)
+    for path in sorted((source / "tensors").glob(f"{kind}_*")):
+        shutil.copyfile(path, out / "tensors" / path.name)
+        if path.suffix == ".safetensors" and path.stem.split("_", 1)[1] in SPLITS:
+            written[out / "tensors" / path.name] = sha256_file(path)
+    if kind == "memory" and (source / "memory" / "bank.sqlite").is_file():
+        shutil.copyfile(source / "memory" / "bank.sqlite", out / "memory" / "bank.sqlite")
+    return written
 
 
 # --- manifest --------------------------------------------------------------------------------------------

@@ -93,23 +93,33 @@ def assign_splits(examples: list, seed: int, fractions: Sequence[float], *,
     moved = _fill_empty_splits(split_of_group, seed, fractions)
     if moved:
         splits = [split_of_group[e.group] for e in examples]
+    # One copy per example, in the input order.
+    return unscore_seen([e.model_copy(update={"split": split}) for e, split in zip(examples, splits)], keys=keys)
+
+
+def unscore_seen(examples: list, *, keys: Sequence[tuple[str, str]] | None = None) -> tuple[list, int]:
+    """Examples (their splits set) with every val/test example whose key is already in an earlier split marked
+    ``scored=False``; returns (examples, how many were marked). Examples already unscored stay so.
+
+    ``keys`` may hold ``keys_of`` of each example, in order, when the caller has them already.
+    """
+    if keys is None:
+        keys = [keys_of(e) for e in examples]
     seen: set[str] = set()
     scored = [True] * len(examples)
     unscored = 0
     for split in SPLITS:
         split_keys: set[str] = set()
         for n, e in enumerate(examples):
-            if splits[n] != split:
+            if e.split != split:
                 continue
-            if split != "train" and any(k in seen for k in keys[n] if k):
+            if split != "train" and e.scored and any(k in seen for k in keys[n] if k):
                 scored[n] = False
                 unscored += 1
             split_keys.update(k for k in keys[n] if k)
         seen |= split_keys
-    # One copy per example, in the input order.
-    out = [e.model_copy(update={"split": split} if is_scored else {"split": split, "scored": False})
-           for e, split, is_scored in zip(examples, splits, scored)]
-    return out, unscored
+    return [e if is_scored else e.model_copy(update={"scored": False}) for e, is_scored in zip(examples, scored)], \
+        unscored
 
 
 def check_contamination(examples: list, corpus: str = "", *, keys: Sequence[tuple[str, str]] | None = None) -> None:

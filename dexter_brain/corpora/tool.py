@@ -77,11 +77,13 @@ def _dedupe(calls: list[ToolCall]) -> list[ToolCall]:
     return out
 
 
-def mine_tools(store: RawStore) -> tuple[list[ToolEntry], list[ToolExample]]:
-    """The catalogue and the tool examples (unsplit)."""
+def mine_tools(store: RawStore, known_tools: tuple[str, ...] = ()) -> tuple[list[ToolEntry], list[ToolExample]]:
+    """The catalogue and the tool examples (unsplit). A call that does not say which tools were available had
+    the whole catalogue to choose from: the tools named in ``store`` and ``known_tools`` (the catalogue of the
+    corpus a feedback directory is added to)."""
     calls = _dedupe(store.tool_calls)
     catalogue = build_catalogue(calls)
-    all_names = tuple(t.name for t in catalogue)
+    all_names = tuple(sorted({t.name for t in catalogue} | set(known_tools)))
     conversations: dict[str, list[tuple[int, ToolCall]]] = defaultdict(list)
     for i, call in enumerate(calls):
         group = call.conversation_id or f"call:{call.provenance}"

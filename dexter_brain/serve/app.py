@@ -10,7 +10,7 @@ directory at start and, after uvicorn has drained the requests in flight, saves 
 Errors: a body that does not fit its schema, or that a wrapper rejects (its ``ValueError``/``TypeError``),
 gets 422 with the message; an unknown memory id 404; an existing one 409; a TRM the brain lacks 503.
 
-Adding an endpoint (``POST /v1/feedback`` will be one, once the feedback API exists): write its request
+Adding an endpoint (``POST /v1/feedback`` is one): write its request
 model in ``schemas.py`` and a route on ``router`` below (or on your own ``APIRouter`` passed through
 ``create_app(extra_routers=...)``) that calls ``service(request).in_conversation(...)`` or ``.call(...)``;
 token, body limit, metrics and the worker pool then apply to it as to every other route.
@@ -39,9 +39,9 @@ from dexter_brain.serve.carries import fingerprints, load_carries, save_carries
 from dexter_brain.serve.metrics import ServeMetrics
 from dexter_brain.serve.middleware import BodyLimitMiddleware, MetricsMiddleware, TokenMiddleware
 from dexter_brain.serve.schemas import (
-    CONVERSATION_ID_PATTERN, MAX_MEMORY_ID_CHARS, AddMemoryRequest, AddMemoryResponse, NextStepRequest,
-    NextStepResponse, PlanRequest, PlanResponse, ResetResponse, RetrieveRequest, RetrieveResponse,
-    SelectToolRequest, SelectToolResponse, TurnRequest, TurnResponse,
+    CONVERSATION_ID_PATTERN, MAX_MEMORY_ID_CHARS, AddMemoryRequest, AddMemoryResponse, FeedbackRequest,
+    FeedbackResponse, NextStepRequest, NextStepResponse, PlanRequest, PlanResponse, ResetResponse, RetrieveRequest,
+    RetrieveResponse, SelectToolRequest, SelectToolResponse, TurnRequest, TurnResponse,
 )
 from dexter_brain.serve.settings import ServeSettings
 
@@ -210,6 +210,19 @@ async def next_step(body: NextStepRequest, s: BrainService = Service):
 @router.post("/v1/turn", response_model=TurnResponse, summary="UnifiedConsciousness.process_input")
 async def turn(body: TurnRequest, s: BrainService = Service):
     return await s.turn(body)
+
+
+@router.post("/v1/feedback", response_model=FeedbackResponse, summary="UnifiedConsciousness.feedback")
+async def feedback(body: FeedbackRequest, s: BrainService = Service):
+    # A part for a TRM the brain lacks is 503, as on that TRM's own endpoints.
+    if body.used is not None or body.rejected is not None:
+        s.part("memory")
+    if body.tool_status is not None:
+        s.part("tool")
+    if body.plan_success is not None:
+        s.part("reasoning")
+    fields = body.model_dump()
+    return await s.in_conversation(body.conversation_id, s.brain.feedback, fields.pop("conversation_id"), **fields)
 
 
 # --- memories and conversations ----------------------------------------------------------------------------------

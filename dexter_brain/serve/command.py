@@ -31,7 +31,7 @@ SIGTERM or Ctrl-C: finish the requests in flight, save the carries, exit."""
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dexter-brain serve", description="Serve the brain over HTTP: retrieve, "
-                                "select_tool, plan, next_step, turn, memories, /health, /metrics, /docs.",
+                                "select_tool, plan, next_step, turn, feedback, memories, /health, /metrics, /docs.",
                                 epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models-dir", type=Path, default=Path("models"), help="the models directory")
     p.add_argument("--host", default="127.0.0.1", help="address to bind; anything but loopback needs --token")
@@ -40,6 +40,8 @@ def parser() -> argparse.ArgumentParser:
                    help=f"bearer token required on every path but /health (default: ${TOKEN_ENV})")
     p.add_argument("--carry-dir", type=Path, help="where carries are loaded at start and saved at stop "
                    "(default: <models-dir>/carries)")
+    p.add_argument("--feedback-dir", type=Path, help="where POST /v1/feedback appends (default: "
+                   "<models-dir>/feedback; never the app's raw directory)")
     p.add_argument("--workers", type=int, default=default_workers(),
                    help="threads running model calls (default: one per core)")
     p.add_argument("--torch-threads", type=int, default=1, help="torch threads per call (default 1)")
@@ -59,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         settings = ServeSettings(models_dir=args.models_dir, host=args.host, port=args.port, token=args.token,
-                                 carry_dir=args.carry_dir, workers=args.workers, torch_threads=args.torch_threads,
-                                 device=args.device, save_every_seconds=args.save_every, quiet=args.quiet)
+                                 carry_dir=args.carry_dir, feedback_dir=args.feedback_dir, workers=args.workers,
+                                 torch_threads=args.torch_threads, device=args.device,
+                                 save_every_seconds=args.save_every, quiet=args.quiet)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])

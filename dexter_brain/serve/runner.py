@@ -26,7 +26,8 @@ def load_brain(settings: ServeSettings):
     from dexter_brain import UnifiedConsciousness
 
     torch.set_num_threads(settings.torch_threads)
-    return UnifiedConsciousness.from_dir(settings.models_dir, device=settings.device)
+    return UnifiedConsciousness.from_dir(settings.models_dir, device=settings.device,
+                                         feedback_dir=settings.feedback_dir)
 
 
 def bind(host: str, port: int) -> socket.socket:

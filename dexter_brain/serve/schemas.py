@@ -8,7 +8,7 @@ a wrapper adds later reaches clients without a change here.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -27,6 +27,7 @@ Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS)
 OptionalText = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
 ShortText = Annotated[str, StringConstraints(max_length=MAX_MEMORY_ID_CHARS)]
 ToolName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TOOL_NAME_CHARS)]
+MemoryId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_MEMORY_ID_CHARS)]
 
 
 class _Request(BaseModel):
@@ -124,6 +125,27 @@ class AddMemoryRequest(_Request):
     """When it was stated (ISO 8601); now when omitted."""
 
 
+class FeedbackRequest(_Request):
+    """How the conversation's last turn went (``UnifiedConsciousness.feedback``); give at least one part."""
+
+    conversation_id: ConversationId
+    """The conversation whose last turn (``/v1/turn``; for memories, its last retrieve) the feedback is about."""
+    used: Annotated[list[MemoryId], Field(max_length=MAX_K)] | None = None
+    """Ids of the memories the user relied on (``[]``: none helped)."""
+    rejected: Annotated[list[MemoryId], Field(max_length=MAX_K)] | None = None
+    """Ids of memories shown but turned down."""
+    tool_status: Literal["success", "error"] | None = None
+    """How the call of the turn's tool went."""
+    tool_error: OptionalText | None = None
+    """The error text when ``tool_status`` is ``error``."""
+    tool: ToolName | None = None
+    """The tool actually called, when the app called another than the one selected."""
+    plan_success: bool | None = None
+    """Whether the turn's plan worked."""
+    plan_steps: Annotated[list[Text], Field(min_length=1, max_length=MAX_STEPS_IN)] | None = None
+    """The steps actually carried out, when they differ from the plan returned."""
+
+
 # --- responses -----------------------------------------------------------------------------------------------
 class Memory(_Response):
     id: str
@@ -200,3 +222,13 @@ class AddMemoryResponse(_Response):
 class ResetResponse(_Response):
     conversation_id: str
     reset: bool
+
+
+class FeedbackResponse(_Response):
+    conversation_id: str
+    memory: dict[str, Any] | None
+    """What was recorded of the memories (``query``, ``used``, ``rejected``), or null."""
+    tool: dict[str, Any] | None
+    """The tool call as logged, or null."""
+    plan: dict[str, Any] | None
+    """The plan's outcome (``pattern_id``, ``goal``, ``steps``, ``success``), or null."""

@@ -50,6 +50,9 @@ class ServeSettings(BaseModel):
     """Bearer token every endpoint except ``/health`` requires; None leaves the server open (loopback only)."""
     carry_dir: Path | None = None
     """Where carries are loaded from at start and saved to at stop; None means ``<models_dir>/carries``."""
+    feedback_dir: Path | None = None
+    """Where ``/v1/feedback`` appends (a feedback directory, never the app's raw one); None means
+    ``<models_dir>/feedback``."""
     workers: int = Field(default_factory=default_workers, ge=1, le=256)
     """Threads that run model calls (the event loop never does)."""
     torch_threads: int = Field(default=1, ge=1, le=256)

@@ -28,6 +28,8 @@ CALIBRATION_FILE = "calibration.json"
 BACKENDS = ("torch", "onnx", "onnx-int8")
 """How a core runs its calls: ``torch`` (the model), ``onnx`` (its fp32 ONNX export, run by onnxruntime) or
 ``onnx-int8`` (the int8 dynamically quantised export); see ``dexter_brain.export``."""
+FEEDBACK_DIR = "feedback"
+"""The feedback directory's default name, in the models directory (``models/feedback``)."""
 
 
 def validate_text(value, name: str, *, allow_empty: bool = False, max_chars: int = MAX_TEXT_CHARS) -> str:
@@ -224,6 +226,62 @@ class TRMCore:
                 "package_version": self.meta.get("package_version")}
 
 
+def models_dir_of(checkpoint_dir: Path) -> Path:
+    """The models directory of a checkpoint at ``<models_dir>/<kind>/best``."""
+    return checkpoint_dir.parent.parent
+
+
+class FeedbackSink:
+    """The ``FeedbackLog`` a wrapper appends to, opened on the first feedback: loading a brain writes nothing, so a
+    read-only models directory still serves.
+
+    Args:
+        directory: The feedback directory; None means ``<models_dir>/feedback`` of ``checkpoint_dir``.
+        checkpoint_dir: The wrapper's checkpoint (``models/<kind>/best``): its models directory's
+            ``build_state.json`` names the raw directory the brain was built from, which is refused as the
+            feedback directory even while it is empty.
+        facts: The fact lookup the log copies referenced facts from (the memory wrapper's bank).
+    """
+
+    def __init__(self, directory: str | Path | None, checkpoint_dir: Path, facts=None):
+        models_dir = models_dir_of(checkpoint_dir)
+        self.directory = Path(directory) if directory is not None else models_dir / FEEDBACK_DIR
+        self.raw_dir = _built_from(models_dir)
+        self.facts = facts
+        self._log = None
+        self._lock = threading.Lock()
+
+    @property
+    def log(self):
+        """The open ``FeedbackLog`` (raises ``FeedbackError``, a ValueError, for a directory it may not use)."""
+        from dexter_brain.feedback import FeedbackLog
+
+        with self._lock:
+            if self._log is None:
+                self._log = FeedbackLog(self.directory, facts=self.facts, raw_dir=self.raw_dir)
+            return self._log
+
+
+def _built_from(models_dir: Path) -> Path | None:
+    """The raw directory ``models_dir/build_state.json`` says the brain was built from, if it still exists."""
+    try:
+        raw = json.loads((models_dir / "build_state.json").read_text(encoding="utf-8"))["settings"]["raw"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    path = Path(raw) if Path(raw).is_absolute() else Path.cwd() / raw
+    return path if path.is_dir() else None
+
+
+def validate_ids(values, name: str) -> list[str]:
+    """A list of non-empty id strings, or a clear TypeError/ValueError naming the argument."""
+    if isinstance(values, str) or not isinstance(values, (list, tuple)):
+        raise TypeError(f"{name} must be a list of ids, got {type(values).__name__}")
+    for i, value in enumerate(values):
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{name}[{i}] must be a non-empty string, got {value!r}")
+    return list(dict.fromkeys(values))
+
+
 def padded(feats: Sequence[np.ndarray], index: Sequence[Sequence[int]], num_features: int
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows of candidate features and ids as (B, K, F) features, (B, K) ids (-1 past a row's end) and the
@@ -262,4 +320,4 @@ def split_by_conversation(conversation_ids: Sequence[str]) -> list[list[int]]:
 
 
 __all__ = ["CheckpointError", "TRMCore", "Calibration", "featurizer_from_state", "validate_text", "softmax",
-           "check_conversations", "split_by_conversation", "MAX_TEXT_CHARS"]
+           "check_conversations", "split_by_conversation", "MAX_TEXT_CHARS", "FeedbackSink", "validate_ids"]

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from dexter_brain.checkpoint import CheckpointError
 from dexter_brain.config import InferConfig
 from dexter_brain.corpora.tool import flatten_context
-from dexter_brain.wrappers.common import validate_conversation_id, validate_text
+from dexter_brain.wrappers.common import FEEDBACK_DIR, validate_conversation_id, validate_text
 from dexter_brain.wrappers.memory import MemoryTRM
 from dexter_brain.wrappers.reasoning import ReasoningTRM
 from dexter_brain.wrappers.tool import ToolTRM, normalize_tools
@@ -26,12 +28,15 @@ from dexter_brain.wrappers.tool import ToolTRM, normalize_tools
 logger = logging.getLogger(__name__)
 
 KINDS = ("memory", "tool", "reasoning")
+MAX_REMEMBERED_TURNS = 10_000
+"""Conversations whose last turn ``feedback`` can still refer to (the least recently active are forgotten)."""
 CLASSES = {"memory": MemoryTRM, "tool": ToolTRM, "reasoning": ReasoningTRM}
 OPERATIONS = {
     "memory": ["retrieve", "retrieve_many", "add_memory", "remove_memory", "refresh_from"],
     "tool": ["select_tool", "select_tool_many"],
     "reasoning": ["plan", "next_step"],
 }
+FEEDBACK_OPERATIONS = {"memory": "feedback", "tool": "record_outcome", "reasoning": "record_outcome"}
 
 
 @runtime_checkable
@@ -87,11 +92,14 @@ class UnifiedConsciousness:
         self.llm, self.tool_executor = llm, tool_executor
         self.fast_path_threshold, self.memory_k = fast_path_threshold, memory_k
         self.missing: dict[str, str] = {k: "not given" for k, p in parts.items() if p is None}
+        self._turns: OrderedDict[str, dict] = OrderedDict()  # conversation -> its last turn, for ``feedback``
+        self._turns_lock = threading.Lock()
 
     @classmethod
     def from_dir(cls, models_dir: str | Path, use_carry: bool = True, device: str = "auto", *,
                  infer_config: InferConfig | None = None, carry_dir: str | Path | None = None,
-                 backend: str = "torch", **kwargs) -> "UnifiedConsciousness":
+                 backend: str = "torch", feedback_dir: str | Path | None = None,
+                 **kwargs) -> "UnifiedConsciousness":
         """Load ``models_dir/memory``, ``models_dir/tool`` and ``models_dir/reasoning``; a missing one is left
         out (``health()`` says so), a broken one is an error. ``backend`` (``torch``, ``onnx``, ``onnx-int8``)
         is how each runs (see ``MemoryTRM.from_checkpoint``).
@@ -104,6 +112,8 @@ class UnifiedConsciousness:
                 ``carry_max_conversations``, ``carry_max_age_seconds``); None: the defaults.
             carry_dir: Spill carries beyond ``carry_max_in_memory`` to ``<carry_dir>/<kind>.carry.sqlite``
                 (one file per TRM) instead of dropping them.
+            feedback_dir: Where ``feedback`` (and each TRM's feedback call) appends; default
+                ``<models_dir>/feedback``, created on the first feedback. Never the app's raw directory.
             **kwargs: Passed to the constructor (``llm``, ``tool_executor``, ``fast_path_threshold``, ...).
 
         Raises:
@@ -118,6 +128,7 @@ class UnifiedConsciousness:
                              "give from_dir(carry_dir=...) instead")
         if carry_dir is not None:
             Path(carry_dir).mkdir(parents=True, exist_ok=True)
+        feedback_dir = Path(feedback_dir) if feedback_dir is not None else models_dir / FEEDBACK_DIR
         parts, missing = {}, {}
         for kind in KINDS:
             path = models_dir / kind
@@ -127,7 +138,8 @@ class UnifiedConsciousness:
                     config = (config or InferConfig()).model_copy(
                         update={"carry_path": Path(carry_dir) / f"{kind}.carry.sqlite"})
                 parts[kind] = CLASSES[kind].from_checkpoint(path, use_carry=use_carry, device=device,
-                                                            infer_config=config, backend=backend)
+                                                            infer_config=config, backend=backend,
+                                                            feedback_dir=feedback_dir)
             else:
                 missing[kind] = f"not found: {path}"
                 logger.warning("no %s TRM in %s: running without it", kind, models_dir)
@@ -214,6 +226,10 @@ class UnifiedConsciousness:
             plan=None if plan is None else {"steps": plan["plan_steps"], "complexity": plan["complexity"],
                                             "confidence": plan["confidence"]})
         assembled["prompt"] = render_prompt(assembled)
+        self._remember(conversation_id, {
+            "text": text, "available_tools": available_tools,
+            "tool": tool["selected_tool"] if tool is not None else None,
+            "plan_steps": list(plan["plan_steps"]) if plan is not None else []})
         if self.llm is not None:
             t0 = time.perf_counter()
             response = await self.llm.chat(assembled)
@@ -232,12 +248,120 @@ class UnifiedConsciousness:
             return asyncio.run(self.process_input(text, conversation_id, available_tools, context, previous_error))
         raise RuntimeError("process() was called inside a running event loop: use `await process_input(...)`")
 
+    # --- feedback -----------------------------------------------------------------------------------------
+    def _remember(self, conversation_id: str, turn: dict) -> None:
+        with self._turns_lock:
+            self._turns[conversation_id] = turn
+            self._turns.move_to_end(conversation_id)
+            while len(self._turns) > MAX_REMEMBERED_TURNS:
+                self._turns.popitem(last=False)
+
+    def last_turn(self, conversation_id: str) -> dict | None:
+        """What ``feedback`` refers to: the conversation's last turn (``text``, ``available_tools``, ``tool``,
+        ``plan_steps``), or None when it had none since the start (or its ``reset_conversation``)."""
+        with self._turns_lock:
+            turn = self._turns.get(conversation_id)
+            return dict(turn) if turn is not None else None
+
+    def feedback(self, conversation_id: str, *, used: list[str] | None = None, rejected: list[str] | None = None,
+                 tool_status: str | None = None, tool_error: str | None = None, tool: str | None = None,
+                 plan_success: bool | None = None, plan_steps: list[str] | None = None) -> dict:
+        """Tell the brain how the conversation's last turn went, for ``dexter-brain learn``: any of the memories
+        it used or turned down, how the tool call went, whether the plan worked. Each part goes to its TRM's
+        feedback call (``MemoryTRM.feedback``, ``ToolTRM.record_outcome``, ``ReasoningTRM.record_outcome``),
+        which appends it to the feedback directory in the raw-data format. Every argument is checked before
+        anything is written.
+
+        Args:
+            conversation_id: The conversation; the feedback is about its last ``process_input`` (memory: its
+                last ``retrieve``, which a turn makes).
+            used: Ids of the memories the user relied on (``[]``: none helped).
+            rejected: Ids of memories shown but turned down.
+            tool_status: ``success`` or ``error``: how the call of the turn's tool went.
+            tool_error: The error text when ``tool_status`` is ``error``.
+            tool: The tool that was actually called, when the app called another than the one selected.
+            plan_success: Whether the turn's plan worked.
+            plan_steps: The steps actually carried out, when they differ from the plan returned.
+
+        Returns:
+            ``conversation_id`` and, for each part recorded (None otherwise): ``memory`` (``query``, ``used``,
+            ``rejected``), ``tool`` (the logged call), ``plan`` (``pattern_id``, ``goal``, ``steps``,
+            ``success``).
+
+        Raises:
+            ValueError / TypeError: Nothing to record; a part for a TRM the brain lacks or a turn that had no tool
+                or no plan; unknown memory ids; a bad status, error, tool or steps; ``tool_error``/``tool``
+                without ``tool_status``, ``plan_steps`` without ``plan_success``; no turn (or no retrieve) in the
+                conversation to refer to.
+
+        Example:
+            >>> turn = brain.process("What's Sam's phone number?", conversation_id="c1")  # doctest: +SKIP
+            >>> brain.feedback("c1", used=[turn["memories"][0]["id"]], tool_status="success")  # doctest: +SKIP
+        """
+        conversation_id = validate_conversation_id(conversation_id)
+        has_memory = used is not None or rejected is not None
+        if tool_status is None and (tool_error is not None or tool is not None):
+            raise ValueError("tool_error and tool describe a tool call: give tool_status with them")
+        if plan_success is None and plan_steps is not None:
+            raise ValueError("plan_steps describes a plan's outcome: give plan_success with it")
+        if not (has_memory or tool_status is not None or plan_success is not None):
+            raise ValueError("nothing to record: give used/rejected (the memories), tool_status (how the tool call "
+                             "went) and/or plan_success (whether the plan worked)")
+        turn = self.last_turn(conversation_id)
+        recorded: dict[str, Any] = {"conversation_id": conversation_id, "memory": None, "tool": None, "plan": None}
+        checks = []  # (kind, the checked arguments): all checked before the first write
+        if has_memory:
+            memory = self._part_for_feedback("memory")
+            carry = memory.core.carries.get(conversation_id) if memory.core.use_carry else None
+            # The conversation's last retrieve (a turn makes one); the turn's text when there is no carry.
+            query = None if carry is not None and carry.extra.get("last_query") else (turn or {}).get("text")
+            checks.append(("memory", memory.check_feedback(conversation_id, used, rejected, query)))
+        if tool_status is not None:
+            part = self._part_for_feedback("tool")
+            if turn is None:
+                raise ValueError(f"conversation {conversation_id!r} has no turn to give tool feedback on "
+                                 f"(process_input first)")
+            name = tool if tool is not None else turn["tool"]
+            offered = turn["available_tools"]
+            if tool is not None and offered is not None and tool not in {n for n, _ in normalize_tools(offered)}:
+                offered = [*offered, tool]  # the app called a tool it had not offered the brain: offered now
+            checks.append(("tool", part.check_outcome(turn["text"], name, tool_status, tool_error, conversation_id,
+                                                      offered)))
+        if plan_success is not None:
+            part = self._part_for_feedback("reasoning")
+            if turn is None:
+                raise ValueError(f"conversation {conversation_id!r} has no turn to give plan feedback on "
+                                 f"(process_input first)")
+            steps = plan_steps if plan_steps is not None else turn["plan_steps"]
+            if plan_steps is None and not steps:
+                raise ValueError("the last turn made no plan: give plan_steps= (the steps that were carried out)")
+            checks.append(("plan", part.check_outcome(turn["text"], steps, plan_success)))
+        for kind, args in checks:
+            if kind == "memory":
+                cid, query, used_ids, rejected_ids = args
+                recorded["memory"] = self.memory.feedback(cid, used_ids, rejected_ids, query=query)
+            elif kind == "tool":
+                recorded["tool"] = self.tool.record_outcome(**args)
+            else:
+                recorded["plan"] = self.reasoning.record_outcome(*args)
+        return recorded
+
+    def _part_for_feedback(self, kind: str):
+        part = getattr(self, kind)
+        if part is None:
+            raise ValueError(f"no {kind} TRM is loaded ({self.missing.get(kind, 'not given')}): its feedback cannot "
+                             f"be recorded")
+        return part
+
     # --- conversations ------------------------------------------------------------------------------------
     def reset_conversation(self, conversation_id: str) -> None:
-        """Forget one conversation's carry in all three TRMs."""
+        """Forget one conversation's carry in all three TRMs (and its last turn: ``feedback`` has none to refer
+        to until the next)."""
         conversation_id = validate_conversation_id(conversation_id)
         for part in self._parts().values():
             part.reset_carry(conversation_id)
+        with self._turns_lock:
+            self._turns.pop(conversation_id, None)
 
     def save_carries(self, directory: str | Path) -> dict[str, Path]:
         """Write each TRM's carries to ``directory/<kind>.carry.safetensors``; returns the files."""
@@ -283,8 +407,8 @@ class UnifiedConsciousness:
         out: dict[str, Any] = {}
         for kind in KINDS:
             part = getattr(self, kind)
-            out[kind] = ({"available": True, "operations": OPERATIONS[kind], **part.describe()} if part is not None
-                         else {"available": False, "operations": []})
+            out[kind] = ({"available": True, "operations": [*OPERATIONS[kind], FEEDBACK_OPERATIONS[kind]],
+                          **part.describe()} if part is not None else {"available": False, "operations": []})
         out.update(fast_path_threshold=self.fast_path_threshold, memory_k=self.memory_k,
                    llm=self.llm is not None, tool_executor=self.tool_executor is not None)
         return out

@@ -26,8 +26,8 @@ from dexter_brain.inputs.memory import MAX_CANDIDATES, MemoryInputs, MemoryState
 from dexter_brain.io import sha256_file
 from dexter_brain.wrappers.carry import CarryStore
 from dexter_brain.wrappers.common import (
-    CALIBRATION_FILE, TRMCore, check_conversations, featurizer_from_state, padded, softmax, split_by_conversation,
-    validate_text,
+    CALIBRATION_FILE, FeedbackSink, TRMCore, check_conversations, featurizer_from_state, padded, softmax,
+    split_by_conversation, validate_conversation_id, validate_ids, validate_text,
 )
 
 BANK_FILE = "bank.sqlite"
@@ -44,13 +44,14 @@ class MemoryTRM:
         >>> r["memories"][0]["text"], r["memories"][0]["source"]
     """
 
-    def __init__(self, core: TRMCore, bank: str | Path | None = None):
+    def __init__(self, core: TRMCore, bank: str | Path | None = None, feedback_dir: str | Path | None = None):
         self.core = core
         self.bank_path = Path(bank) if bank is not None else core.directory.parent / BANK_FILE
         self.bank = self._open_bank()
         self.featurizer = featurizer_from_state(MemoryFeaturizer, core, bank=self.bank)
         self.inputs = MemoryInputs(self.featurizer)
         self._set_vectors(self._bank_vectors())
+        self.feedback_sink = FeedbackSink(feedback_dir, core.directory, facts=self.bank)
 
     # --- the durable bank -----------------------------------------------------------------------------------
     def _encoder_tag(self) -> str:
@@ -108,7 +109,8 @@ class MemoryTRM:
     @classmethod
     def from_checkpoint(cls, path: str | Path, use_carry: bool = True, device: str = "auto", *,
                         infer_config: InferConfig | None = None, carry_store: CarryStore | None = None,
-                        bank: str | Path | None = None, backend: str = "torch") -> "MemoryTRM":
+                        bank: str | Path | None = None, backend: str = "torch",
+                        feedback_dir: str | Path | None = None) -> "MemoryTRM":
         """Load a memory checkpoint (a ``best/`` directory or the training directory holding it) and its bank.
 
         Args:
@@ -118,6 +120,9 @@ class MemoryTRM:
                 ``refresh_from`` change it durably: a restart sees them.
             backend: ``"torch"``; ``"onnx"`` (or ``"onnx-int8"``) runs the model's ONNX export with onnxruntime
                 on CPU (``dexter-brain export --format onnx`` makes it; ``pip install 'dexter-brain[onnx]'``).
+            feedback_dir: Where ``feedback`` appends (a ``FeedbackLog`` directory, created on the first
+                feedback); default ``<models_dir>/feedback`` (``models/feedback`` for ``models/memory/best``).
+                Never the app's raw directory.
 
         Raises:
             CheckpointError: Missing or corrupt files, another TRM kind, a mismatched vocabulary, or a bank file
@@ -125,7 +130,8 @@ class MemoryTRM:
                 (``dexter_brain.export.ExportError``).
         """
         return cls(TRMCore(path, "memory", use_carry=use_carry, device=device, infer_config=infer_config,
-                           carry_store=carry_store, backend=backend), bank=bank)
+                           carry_store=carry_store, backend=backend), bank=bank,
+                   feedback_dir=feedback_dir)
 
     # --- the bank ---------------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -312,6 +318,66 @@ class MemoryTRM:
         if carry is None:
             return MemoryState()
         return MemoryState(focus=tuple(carry.extra.get("focus", ())), last_query=carry.extra.get("last_query"))
+
+    # --- feedback ---------------------------------------------------------------------------------------------
+    def feedback(self, conversation_id: str, used: list[str] | None = None, rejected: list[str] | None = None, *,
+                 query: str | None = None) -> dict:
+        """Record which stored facts answered the conversation's last ``retrieve``, for ``dexter-brain learn``.
+
+        Appends a user turn with ``memory_refs = used`` (and copies of the facts named) to the feedback
+        directory (``feedback_dir`` of ``from_checkpoint``), in the raw-data format the corpus miners read.
+
+        Args:
+            conversation_id: The conversation whose last ``retrieve`` the feedback is about (its carry holds
+                that query).
+            used: Ids of the facts the user relied on; ``[]`` when none helped ("nothing stored was relevant").
+            rejected: Ids of facts shown but turned down.
+            query: The query the feedback is about, when it is not the conversation's last ``retrieve`` (or the
+                wrapper runs without carry).
+
+        Returns:
+            ``conversation_id``, ``query``, ``used``, ``rejected``: what was recorded.
+
+        Raises:
+            ValueError / TypeError: Neither ``used`` nor ``rejected`` given; ids that are not strings, not stored
+                in the bank, or both used and rejected; a conversation with no ``retrieve`` to refer to (and no
+                ``query``); a feedback directory that may not be written (the app's raw directory).
+
+        Example:
+            >>> r = memory.retrieve("When does my passport expire?", conversation_id="c1")  # doctest: +SKIP
+            >>> memory.feedback("c1", used=[r["memories"][0]["id"]])  # doctest: +SKIP
+        """
+        conversation_id = validate_conversation_id(conversation_id)
+        with self.core.conversations.hold([conversation_id]):  # the carry's last query, not a retrieve's half
+            _, query, used, rejected = self.check_feedback(conversation_id, used, rejected, query)
+            self.feedback_sink.log.memory(conversation_id, query, used, rejected)
+        return {"conversation_id": conversation_id, "query": query, "used": used, "rejected": rejected}
+
+    def check_feedback(self, conversation_id: str, used, rejected, query: str | None = None
+                       ) -> tuple[str, str, list[str], list[str]]:
+        """The arguments of ``feedback`` checked and completed: (conversation_id, query, used, rejected).
+        Writes nothing; raises what ``feedback`` raises."""
+        conversation_id = validate_conversation_id(conversation_id)
+        if used is None and rejected is None:
+            raise ValueError("give used=[fact ids] (the facts that helped; [] when none did) and/or rejected=[fact "
+                             "ids] (the facts turned down)")
+        used = validate_ids(used if used is not None else [], "used")
+        rejected = validate_ids(rejected if rejected is not None else [], "rejected")
+        both = sorted(set(used) & set(rejected))
+        if both:
+            raise ValueError(f"memory id(s) {', '.join(map(repr, both))} are both used and rejected")
+        unknown = [i for i in used + rejected if i not in self.featurizer.position]
+        if unknown:
+            raise ValueError(f"unknown memory id(s) {', '.join(map(repr, unknown))}: feedback names facts stored in "
+                             f"the bank ({len(self)} facts)")
+        if query is None:
+            carry = self.core.carries.get(conversation_id) if self.core.use_carry else None
+            query = carry.extra.get("last_query") if carry is not None else None
+            if not query:
+                raise ValueError(f"conversation {conversation_id!r} has no retrieve to give feedback on (feedback "
+                                 f"refers to its last retrieve{'' if self.core.use_carry else ', kept only with carry'}"
+                                 f"): retrieve first, or pass query=")
+        return conversation_id, validate_text(query, "query"), used, rejected
 
     # --- carry and persistence ----------------------------------------------------------------------------
     def reset_carry(self, conversation_id: str | None = None) -> None:

@@ -22,7 +22,7 @@ from dexter_brain.lexical import normalize
 from dexter_brain.schema import complexity_of
 from dexter_brain.wrappers.carry import CarryStore
 from dexter_brain.wrappers.common import (
-    CALIBRATION_FILE, TRMCore, featurizer_from_state, softmax, validate_conversation_id, validate_text,
+    CALIBRATION_FILE, FeedbackSink, TRMCore, featurizer_from_state, softmax, validate_conversation_id, validate_text,
 )
 
 MAX_STEPS_IN = 64
@@ -47,19 +47,21 @@ class ReasoningTRM:
         >>> reasoning.next_step("Build website", completed=["analyze market"])["next_step"]
     """
 
-    def __init__(self, core: TRMCore):
+    def __init__(self, core: TRMCore, feedback_dir: str | Path | None = None):
         self.core = core
+        self.feedback_sink = FeedbackSink(feedback_dir, core.directory)
         self.featurizer = featurizer_from_state(ReasoningFeaturizer, core)
         self.inputs = ReasoningInputs(self.featurizer)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, use_carry: bool = True, device: str = "auto", *,
                         infer_config: InferConfig | None = None, carry_store: CarryStore | None = None,
-                        backend: str = "torch") -> "ReasoningTRM":
+                        backend: str = "torch", feedback_dir: str | Path | None = None) -> "ReasoningTRM":
         """Load a reasoning checkpoint. Raises CheckpointError for a missing, corrupt or other-kind one (or,
-        with ``backend="onnx"``/``"onnx-int8"``, a missing or stale ONNX export)."""
+        with ``backend="onnx"``/``"onnx-int8"``, a missing or stale ONNX export). ``feedback_dir``: where
+        ``record_outcome`` appends (default ``<models_dir>/feedback``)."""
         return cls(TRMCore(path, "reasoning", use_carry=use_carry, device=device, infer_config=infer_config,
-                           carry_store=carry_store, backend=backend))
+                           carry_store=carry_store, backend=backend), feedback_dir=feedback_dir)
 
     def inputs_for(self, goal: str, completed: list[str] | None = None, *, next_mode: bool,
                    state: str | None = None, constraints: list[str] | None = None) -> dict:
@@ -158,6 +160,42 @@ class ReasoningTRM:
         return {"next_step": None if done else texts[best], "done": done, "confidence": float(probs[best]),
                 "steps": int(result.steps[0]),
                 "ranking": [(None if texts[i] == DONE else texts[i], float(probs[i])) for i in order]}
+
+    def record_outcome(self, goal: str, steps: list[str], success: bool) -> dict:
+        """Record whether a plan worked, for ``dexter-brain learn``: a plan that worked becomes a stored pattern
+        in the feedback directory (the same goal and steps again count it up); one that failed is kept apart,
+        never learnt as a plan to follow.
+
+        Args:
+            goal: What the plan was for.
+            steps: Its steps in the order they were carried out.
+            success: Whether it worked.
+
+        Returns:
+            ``pattern_id`` (the same for the same goal and steps), ``goal``, ``steps``, ``success``.
+
+        Raises:
+            ValueError / TypeError: An empty goal, no steps or an empty one, a ``success`` that is not a bool; a
+                feedback directory that may not be written.
+
+        Example:
+            >>> r = reasoning.plan("Book a weekend getaway")  # doctest: +SKIP
+            >>> reasoning.record_outcome("Book a weekend getaway", r["plan_steps"], success=True)  # doctest: +SKIP
+        """
+        goal, steps, success = self.check_outcome(goal, steps, success)
+        return {"pattern_id": self.feedback_sink.log.plan(goal, steps, success), "goal": goal, "steps": steps,
+                "success": success}
+
+    @staticmethod
+    def check_outcome(goal, steps, success) -> tuple[str, list[str], bool]:
+        """The arguments of ``record_outcome`` checked; writes nothing."""
+        goal = validate_text(goal, "goal")
+        steps = _steps(steps, "steps")
+        if not steps:
+            raise ValueError("steps is empty: give the plan's steps in order")
+        if not isinstance(success, bool):
+            raise TypeError(f"success must be True or False, got {success!r}")
+        return goal, steps, success
 
     def reset_carry(self, conversation_id: str | None = None) -> None:
         self.core.carries.reset(conversation_id)

@@ -22,8 +22,8 @@ from dexter_brain.features.tool import CANDIDATE_FEATURES, ToolFeaturizer
 from dexter_brain.inputs.tool import ToolInputs
 from dexter_brain.wrappers.carry import CarryStore
 from dexter_brain.wrappers.common import (
-    CALIBRATION_FILE, TRMCore, check_conversations, featurizer_from_state, padded, softmax, split_by_conversation,
-    validate_text,
+    CALIBRATION_FILE, FeedbackSink, TRMCore, check_conversations, featurizer_from_state, padded, softmax,
+    split_by_conversation, validate_conversation_id, validate_text,
 )
 
 MAX_TOOLS = 10_000
@@ -65,8 +65,9 @@ class ToolTRM:
         >>> r["selected_tool"], r["confidence"], r["ranking"]
     """
 
-    def __init__(self, core: TRMCore):
+    def __init__(self, core: TRMCore, feedback_dir: str | Path | None = None):
         self.core = core
+        self.feedback_sink = FeedbackSink(feedback_dir, core.directory)
         self.featurizer = featurizer_from_state(ToolFeaturizer, core)
         self.inputs = ToolInputs(self.featurizer)
         self._vectors: dict[tuple[str, str | None], torch.Tensor] = {}
@@ -76,11 +77,12 @@ class ToolTRM:
     @classmethod
     def from_checkpoint(cls, path: str | Path, use_carry: bool = True, device: str = "auto", *,
                         infer_config: InferConfig | None = None, carry_store: CarryStore | None = None,
-                        backend: str = "torch") -> "ToolTRM":
+                        backend: str = "torch", feedback_dir: str | Path | None = None) -> "ToolTRM":
         """Load a tool checkpoint. Raises CheckpointError for a missing, corrupt or other-kind checkpoint
-        (or, with ``backend="onnx"``/``"onnx-int8"``, a missing or stale ONNX export)."""
+        (or, with ``backend="onnx"``/``"onnx-int8"``, a missing or stale ONNX export). ``feedback_dir``: where
+        ``record_outcome`` appends (default ``<models_dir>/feedback``)."""
         return cls(TRMCore(path, "tool", use_carry=use_carry, device=device, infer_config=infer_config,
-                           carry_store=carry_store, backend=backend))
+                           carry_store=carry_store, backend=backend), feedback_dir=feedback_dir)
 
     @property
     def catalogue(self) -> list[str]:
@@ -229,6 +231,58 @@ class ToolTRM:
             extras.append({"last_tool": names[b][best]})
         core.keep_carry(conversation_ids, result, extras)
         return results
+
+    def record_outcome(self, task: str, tool: str, status: str, error: str | None = None,
+                       conversation_id: str | None = None, available_tools=None) -> dict:
+        """Record how a tool call went, for ``dexter-brain learn``: one ``training_data_fast.jsonl`` line in the
+        feedback directory (``feedback_dir`` of ``from_checkpoint``).
+
+        Args:
+            task: What the user asked for (the ``select_tool`` task).
+            tool: The tool that was called.
+            status: ``success`` or ``error``.
+            error: The error text of a failed call (only with ``error``).
+            conversation_id: The conversation, so that a failure and the retry after it are learnt as a
+                correction.
+            available_tools: The tools that were offered (names or ``{name, description}``); None: the whole
+                catalogue.
+
+        Returns:
+            The record as written: ``ts``, ``conversation_id``, ``task``, ``available_tools``, ``tool``,
+            ``status``, ``error``.
+
+        Raises:
+            ValueError / TypeError: An empty task or tool, another status, an error with ``success``, a tool
+                not among ``available_tools``, a bad tool list; a feedback directory that may not be written.
+
+        Example:
+            >>> tool.record_outcome("Check system status", "system_ops.get_info", "error",  # doctest: +SKIP
+            ...                     error="TimeoutError: no answer after 30 s", conversation_id="c1")
+        """
+        record = self.check_outcome(task, tool, status, error, conversation_id, available_tools)
+        return self.feedback_sink.log.tool(**record)
+
+    @staticmethod
+    def check_outcome(task, tool, status, error=None, conversation_id=None, available_tools=None) -> dict:
+        """The arguments of ``record_outcome`` checked, as ``FeedbackLog.tool`` keywords; writes nothing."""
+        task, tool = validate_text(task, "task"), validate_text(tool, "tool")
+        if status not in ("success", "error"):
+            raise ValueError(f"status must be 'success' or 'error', got {status!r}")
+        if error is not None:
+            error = validate_text(error, "error", allow_empty=True) or None
+            if status == "success" and error:
+                raise ValueError("error is given but status is 'success': a failed call has status 'error'")
+        if conversation_id is not None:
+            conversation_id = validate_conversation_id(conversation_id)
+        offered = None
+        if available_tools is not None:
+            tools = normalize_tools(available_tools)
+            if tool not in {name for name, _ in tools}:
+                raise ValueError(f"tool {tool!r} is not among available_tools")
+            offered = [name if not description else {"name": name, "description": description}
+                       for name, description in tools]
+        return {"task": task, "tool": tool, "status": status, "error": error, "conversation_id": conversation_id,
+                "available_tools": offered}
 
     def reset_carry(self, conversation_id: str | None = None) -> None:
         """Forget one conversation's carry (or all with no id)."""
