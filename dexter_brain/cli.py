@@ -294,8 +294,9 @@ LEARN_EXAMPLE = """example:
   dexter-brain learn --models-dir models --rollback       (put back the weights the last promotion replaced)
 
 Each TRM with new feedback is fine-tuned from its best/ on the new examples plus a replay of the original
-ones, and promoted only when no metric drops on the original validation split or on the new examples held
-out; the weights it replaces are kept in <kind>/previous/. Restart a running server to serve the new ones."""
+ones, and promoted only when no metric drops on the validation rows (the original split plus the new examples
+held out) and none is worse on the original rows alone (a sign test over the rows that changed); the weights it
+replaces are kept in <kind>/previous/. Restart a running server to serve the new ones."""
 
 
 def main_learn(argv: list[str] | None = None) -> int:
@@ -369,12 +370,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {
         "build": lambda a: main_build(a, prog="dexter-brain build"),
-        "generate": lambda a: __import__("pipelines.generate_trm_training_data", fromlist=["main"]).main(a),
+        "generate": lambda a: __import__("dexter_brain.commands.generate", fromlist=["main"]).main(a),
         "train": lambda a: main_train(a, prog="dexter-brain train"),
-        "evaluate": lambda a: __import__("pipelines.evaluate_trms", fromlist=["main"]).main(a),
+        "evaluate": lambda a: __import__("dexter_brain.commands.evaluate", fromlist=["main"]).main(a),
         "chat": main_chat,
         "serve": lambda a: __import__("dexter_brain.serve.command", fromlist=["main"]).main(a),
-        "export": lambda a: __import__("pipelines.export_onnx", fromlist=["main"]).main(a),
+        "export": lambda a: __import__("dexter_brain.commands.export", fromlist=["main"]).main(a),
         "learn": main_learn,
     }
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
