@@ -44,6 +44,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dexter_brain.corpora.extend import extend_corpus, is_new
+from dexter_brain.evaluation.cost import torch_threads
 from dexter_brain.io import read_json, read_jsonl, read_rows, write_json
 
 logger = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def learn(models_dir: str | Path = "models", *, feedback_dir: str | Path | None 
     _check_base(base)
     if show_progress_bar is None:
         show_progress_bar = logger.getEffectiveLevel() <= logging.INFO
-    with _locked(models_dir), _torch_threads(num_threads):
+    with _locked(models_dir), torch_threads(num_threads):
         for kind in present:
             recover(models_dir / kind)
         run_dir = _new_run_dir(models_dir / LEARN_DIR)
@@ -163,8 +164,8 @@ def learn(models_dir: str | Path = "models", *, feedback_dir: str | Path | None 
 
 def _learn_kind(models_dir: Path, kind: str, run_dir: Path, seed: int, tolerance: float, show: bool, bar) -> dict:
     """Fine-tune, evaluate both, promote or keep; returns the kind's part of the summary."""
-    from dexter_brain.evaluation.calibration import calibrate_brain
     from dexter_brain.checkpoint import write_checkpoint_file
+    from dexter_brain.evaluation.calibration import calibrate_brain
     from dexter_brain.runs import train_trm
 
     corpus, current = run_dir / "corpus", models_dir / kind / "best"
@@ -196,7 +197,12 @@ def compare(kind: str, current: Path, candidate: Path, corpus: Path) -> dict:
     """Per metric of ``kind``: the current and the candidate checkpoint on the corpus's validation rows, all of
     them, the original ones and the new ones: ``{"all" | "original" | "new": {"before", "after", "n", "worse",
     "better"}}`` (``worse``/``better``: rows whose score went down/up)."""
-    from dexter_brain.evaluation.quality import METRICS, load_for_evaluation, mean_of, row_scores
+    from dexter_brain.evaluation.quality import (
+        METRICS,
+        load_for_evaluation,
+        mean_of,
+        row_scores,
+    )
 
     rows = read_rows(corpus, kind, "val")
     facts = read_jsonl(corpus / "memory" / "bank.jsonl") if kind == "memory" else None
@@ -443,19 +449,6 @@ def _locked(models_dir: Path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextmanager
-def _torch_threads(num_threads: int | None):
-    import torch
-
-    before = torch.get_num_threads()
-    if num_threads is not None:
-        torch.set_num_threads(num_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _now() -> str:

@@ -61,6 +61,11 @@ COMMANDS = [
     [sys.executable, "-m", "benchmarks.train"],
     [sys.executable, "-m", "dexter_brain.cli", "export"],
     [sys.executable, "-m", "pipelines.export_onnx"],
+    [sys.executable, "-m", "benchmarks.learning"],
+    [sys.executable, "-m", "benchmarks.realdata"],
+    [sys.executable, "-m", "benchmarks.bank"],
+    [sys.executable, "-m", "benchmarks.serve"],
+    [sys.executable, "-m", "benchmarks.onnx_parity"],
 ]
 
 
