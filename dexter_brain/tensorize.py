@@ -91,9 +91,9 @@ def _fit_memory_floor(splits: dict, choose: bool) -> LinearFloor:
     if not choose:
         return fit_floor(memory_inputs.CANDIDATE_FEATURES,
                          [Mode(trains, None, "listwise", None)], l2_grid=(L2_GRID[len(L2_GRID) // 2],))
-    real = train.floor_data(real_only=True, max_rows=MAX_FLOOR_ROWS)
-    if 0 < len(real) < len(trains[0][1]):
-        trains.append(("real", real))
+    # Compared before the sample is taken: both capped at MAX_FLOOR_ROWS, the two would look alike.
+    if 0 < len(train.floor_rows(real_only=True)) < len(train.floor_rows()):
+        trains.append(("real", train.floor_data(real_only=True, max_rows=MAX_FLOOR_ROWS)))
     val = splits["val"].floor_data() if "val" in splits else None
     return fit_floor(memory_inputs.CANDIDATE_FEATURES,
                      [Mode(trains, val, "listwise", memory_inputs.BASELINE_FEATURE)])

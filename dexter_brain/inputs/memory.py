@@ -238,11 +238,9 @@ class MemoryTensors:
 
         replay_states(_episodes(self.examples), [e.query for e in self.examples], answer)
 
-    def floor_data(self, *, real_only: bool = False, max_rows: int | None = None):
-        """``FloorData`` of the rows (listwise): rows whose reference facts are not among the candidates
-        are left out (nothing to rank); rows without references teach "nothing relevant"."""
-        from dexter_brain.floor import FloorData
-
+    def floor_rows(self, *, real_only: bool = False) -> list[int]:
+        """The rows a floor learns from (``floor_data`` takes an even sample of them): those with a reference
+        fact among the candidates or with none; ``real_only``: asked by users, not generated from the bank."""
         keep = []
         for n, (ex, row) in enumerate(zip(self.examples, self.rows)):
             if real_only and ex.origin in GENERATED_ORIGINS:
@@ -251,6 +249,14 @@ class MemoryTensors:
                 continue
             if ex.scored or ex.split == "train":
                 keep.append(n)
+        return keep
+
+    def floor_data(self, *, real_only: bool = False, max_rows: int | None = None):
+        """``FloorData`` of the rows (listwise): rows whose reference facts are not among the candidates
+        are left out (nothing to rank); rows without references teach "nothing relevant"."""
+        from dexter_brain.floor import FloorData
+
+        keep = self.floor_rows(real_only=real_only)
         if max_rows is not None and len(keep) > max_rows:
             keep = [keep[int(i)] for i in np.linspace(0, len(keep) - 1, max_rows)]
         arrays = self._padded([self.rows[n] for n in keep], [self.examples[n] for n in keep])
