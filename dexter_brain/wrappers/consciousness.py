@@ -309,41 +309,33 @@ class UnifiedConsciousness:
                              "went) and/or plan_success (whether the plan worked)")
         turn = self.last_turn(conversation_id)
         recorded: dict[str, Any] = {"conversation_id": conversation_id, "memory": None, "tool": None, "plan": None}
-        checks = []  # (kind, the checked arguments): all checked before the first write
+        writes = []  # (part, the write of its checked arguments): every part checked before the first write
         if has_memory:
             memory = self._part_for_feedback("memory")
             carry = memory.core.carries.get(conversation_id) if memory.core.use_carry else None
             # The conversation's last retrieve (a turn makes one); the turn's text when there is no carry.
             query = None if carry is not None and carry.extra.get("last_query") else (turn or {}).get("text")
-            checks.append(("memory", memory.check_feedback(conversation_id, used, rejected, query)))
+            cid, query, used_ids, rejected_ids = memory.check_feedback(conversation_id, used, rejected, query)
+            writes.append(("memory", lambda: memory.feedback(cid, used_ids, rejected_ids, query=query)))
         if tool_status is not None:
             part = self._part_for_feedback("tool")
-            if turn is None:
-                raise ValueError(f"conversation {conversation_id!r} has no turn to give tool feedback on "
-                                 f"(process_input first)")
+            turn = self._turn_for_feedback(turn, conversation_id, "tool")
             name = tool if tool is not None else turn["tool"]
             offered = turn["available_tools"]
             if tool is not None and offered is not None and tool not in {n for n, _ in normalize_tools(offered)}:
                 offered = [*offered, tool]  # the app called a tool it had not offered the brain: offered now
-            checks.append(("tool", part.check_outcome(turn["text"], name, tool_status, tool_error, conversation_id,
-                                                      offered)))
+            call = part.check_outcome(turn["text"], name, tool_status, tool_error, conversation_id, offered)
+            writes.append(("tool", lambda: part.record_outcome(**call)))
         if plan_success is not None:
-            part = self._part_for_feedback("reasoning")
-            if turn is None:
-                raise ValueError(f"conversation {conversation_id!r} has no turn to give plan feedback on "
-                                 f"(process_input first)")
+            planner = self._part_for_feedback("reasoning")
+            turn = self._turn_for_feedback(turn, conversation_id, "plan")
             steps = plan_steps if plan_steps is not None else turn["plan_steps"]
             if plan_steps is None and not steps:
                 raise ValueError("the last turn made no plan: give plan_steps= (the steps that were carried out)")
-            checks.append(("plan", part.check_outcome(turn["text"], steps, plan_success)))
-        for kind, args in checks:
-            if kind == "memory":
-                cid, query, used_ids, rejected_ids = args
-                recorded["memory"] = self.memory.feedback(cid, used_ids, rejected_ids, query=query)
-            elif kind == "tool":
-                recorded["tool"] = self.tool.record_outcome(**args)
-            else:
-                recorded["plan"] = self.reasoning.record_outcome(*args)
+            outcome = planner.check_outcome(turn["text"], steps, plan_success)
+            writes.append(("plan", lambda: planner.record_outcome(*outcome)))
+        for key, write in writes:
+            recorded[key] = write()
         return recorded
 
     def _part_for_feedback(self, kind: str):
@@ -352,6 +344,13 @@ class UnifiedConsciousness:
             raise ValueError(f"no {kind} TRM is loaded ({self.missing.get(kind, 'not given')}): its feedback cannot "
                              f"be recorded")
         return part
+
+    @staticmethod
+    def _turn_for_feedback(turn: dict | None, conversation_id: str, what: str) -> dict:
+        if turn is None:
+            raise ValueError(f"conversation {conversation_id!r} has no turn to give {what} feedback on "
+                             f"(process_input first)")
+        return turn
 
     # --- conversations ------------------------------------------------------------------------------------
     def reset_conversation(self, conversation_id: str) -> None:
