@@ -87,13 +87,15 @@ def _fit_memory_floor(splits: dict, choose: bool) -> LinearFloor:
     """The memory floor; ``choose``: among the training variants (with and without the generated examples),
     the L2 strengths and BM25 alone on validation, else one fit on every row at the middle L2 strength."""
     train = splits["train"]
-    trains = [("all", train.floor_data(max_rows=MAX_FLOOR_ROWS))]
+    every = train.floor_rows()
+    trains = [("all", train.floor_data(every, max_rows=MAX_FLOOR_ROWS))]
     if not choose:
         return fit_floor(memory_inputs.CANDIDATE_FEATURES,
                          [Mode(trains, None, "listwise", None)], l2_grid=(L2_GRID[len(L2_GRID) // 2],))
     # Compared before the sample is taken: both capped at MAX_FLOOR_ROWS, the two would look alike.
-    if 0 < len(train.floor_rows(real_only=True)) < len(train.floor_rows()):
-        trains.append(("real", train.floor_data(real_only=True, max_rows=MAX_FLOOR_ROWS)))
+    real = train.floor_rows(real_only=True)
+    if 0 < len(real) < len(every):
+        trains.append(("real", train.floor_data(real, max_rows=MAX_FLOOR_ROWS)))
     val = splits["val"].floor_data() if "val" in splits else None
     return fit_floor(memory_inputs.CANDIDATE_FEATURES,
                      [Mode(trains, val, "listwise", memory_inputs.BASELINE_FEATURE)])

@@ -251,12 +251,13 @@ class MemoryTensors:
                 keep.append(n)
         return keep
 
-    def floor_data(self, *, real_only: bool = False, max_rows: int | None = None):
-        """``FloorData`` of the rows (listwise): rows whose reference facts are not among the candidates
-        are left out (nothing to rank); rows without references teach "nothing relevant"."""
+    def floor_data(self, keep: list[int] | None = None, *, max_rows: int | None = None):
+        """``FloorData`` of the rows ``keep`` (default ``floor_rows()``; listwise): rows whose reference facts are
+        not among the candidates are left out (nothing to rank); rows without references teach "nothing
+        relevant"."""
         from dexter_brain.floor import FloorData
 
-        keep = self.floor_rows(real_only=real_only)
+        keep = self.floor_rows() if keep is None else keep
         if max_rows is not None and len(keep) > max_rows:
             keep = [keep[int(i)] for i in np.linspace(0, len(keep) - 1, max_rows)]
         arrays = self._padded([self.rows[n] for n in keep], [self.examples[n] for n in keep])
