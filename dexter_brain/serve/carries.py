@@ -8,7 +8,6 @@ conversations fresh, with a warning, instead of resuming from states another mod
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from datetime import datetime, timezone
@@ -16,25 +15,16 @@ from pathlib import Path
 
 from dexter_brain.checkpoint import WEIGHTS
 from dexter_brain.io import atomic_write_text
+from dexter_brain.wrappers.consciousness import carry_file
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("memory", "tool", "reasoning")
 MANIFEST = "carries.json"
 
 
-def _parts(brain) -> dict:
-    return {kind: getattr(brain, kind) for kind in KINDS if getattr(brain, kind) is not None}
-
-
 def fingerprints(brain) -> dict[str, str]:
-    """sha256 of each loaded TRM's weights file."""
-    return {kind: hashlib.sha256((part.core.directory / WEIGHTS).read_bytes()).hexdigest()
-            for kind, part in _parts(brain).items()}
-
-
-def carry_file(directory: Path, kind: str) -> Path:
-    return directory / f"{kind}.carry.safetensors"  # the name UnifiedConsciousness.save_carries writes
+    """sha256 of each loaded TRM's weights file (as checked when the checkpoint was loaded)."""
+    return {kind: part.core.meta["files"][WEIGHTS] for kind, part in brain._parts().items()}
 
 
 def load_carries(brain, directory: str | Path, current: dict[str, str]) -> dict[str, int]:
@@ -54,7 +44,7 @@ def load_carries(brain, directory: str | Path, current: dict[str, str]) -> dict[
         logger.warning("%s is unreadable (%s): loading no carries", directory / MANIFEST, exc)
         return {}
     counts = {}
-    for kind, part in _parts(brain).items():
+    for kind, part in brain._parts().items():
         path = carry_file(directory, kind)
         if not path.exists():
             continue
@@ -74,4 +64,4 @@ def save_carries(brain, directory: str | Path, current: dict[str, str]) -> int:
     brain.save_carries(directory)
     atomic_write_text(directory / MANIFEST, json.dumps(
         {"weights": current, "saved_at": datetime.now(timezone.utc).isoformat()}, indent=2) + "\n")
-    return len({cid for part in _parts(brain).values() for cid in part.core.carries.conversations()})
+    return len({cid for part in brain._parts().values() for cid in part.core.carries.conversations()})

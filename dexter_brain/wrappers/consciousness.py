@@ -53,6 +53,11 @@ class ToolExecutor(Protocol):
     async def __call__(self, tool: str, text: str, context: dict) -> Any: ...
 
 
+def carry_file(directory: Path, kind: str) -> Path:
+    """Where ``save_carries`` writes, and ``load_carries`` reads, the carries of one TRM."""
+    return directory / f"{kind}.carry.safetensors"
+
+
 class UnifiedConsciousness:
     """Memory, tool selection and planning composed for a host app, each with its per-conversation carry.
 
@@ -366,7 +371,7 @@ class UnifiedConsciousness:
         """Write each TRM's carries to ``directory/<kind>.carry.safetensors``; returns the files."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        return {kind: part.save_carry(directory / f"{kind}.carry.safetensors") for kind, part in self._parts().items()}
+        return {kind: part.save_carry(carry_file(directory, kind)) for kind, part in self._parts().items()}
 
     def load_carries(self, directory: str | Path) -> dict[str, int]:
         """Load the carries ``save_carries`` wrote (a missing file counts 0); returns conversations per TRM."""
@@ -375,7 +380,7 @@ class UnifiedConsciousness:
             raise FileNotFoundError(f"carry directory not found: {directory}")
         counts = {}
         for kind, part in self._parts().items():
-            path = directory / f"{kind}.carry.safetensors"
+            path = carry_file(directory, kind)
             counts[kind] = part.load_carry(path) if path.exists() else 0
         return counts
 

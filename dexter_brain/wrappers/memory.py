@@ -23,7 +23,6 @@ from dexter_brain.config import InferConfig
 from dexter_brain.features.common import fact_text
 from dexter_brain.features.memory import MemoryFeaturizer
 from dexter_brain.inputs.memory import MAX_CANDIDATES, MemoryInputs, MemoryState
-from dexter_brain.io import sha256_file
 from dexter_brain.wrappers.carry import CarryStore
 from dexter_brain.wrappers.common import (
     CALIBRATION_FILE, FeedbackSink, TRMCore, check_conversations, featurizer_from_state, padded, softmax,
@@ -55,8 +54,8 @@ class MemoryTRM:
 
     # --- the durable bank -----------------------------------------------------------------------------------
     def _encoder_tag(self) -> str:
-        """What the bank's vectors were made by: this checkpoint's weights."""
-        return "weights:" + sha256_file(self.core.directory / WEIGHTS)
+        """What the bank's vectors were made by: this checkpoint's weights (their sha256, checked at load)."""
+        return "weights:" + self.core.meta["files"][WEIGHTS]
 
     def _open_bank(self) -> MemoryBank:
         """The bank file, made from the checkpoint's facts the first time (vectors encoded once, when the

@@ -189,7 +189,9 @@ class ToolTRM:
             previous.append(tool or (carry.extra.get("last_tool") if carry is not None else None))
         rows = self.inputs.rows(tasks, lists, contexts, previous, errors, hidden=[self.unseen] * len(tasks))
         names = [r.candidates for r in rows]
-        described = [[(n, self.featurizer.describe(n)) for n in nm] for nm in names]
+        # The residual encodes each candidate's name and description; the floor alone never reads them.
+        described = [[(n, self.featurizer.describe(n)) for n in nm] for nm in names] if core.model.use_residual \
+            else None
         feats, _, mask = padded([r.feats for r in rows], [range(len(n)) for n in names], len(CANDIDATE_FEATURES))
         arrays = {"query_ids": ToolInputs.query_ids(core.encoder, tasks, contexts, errors),
                   "query_feats": np.stack([r.query_feats for r in rows]), "cand_feats": feats, "cand_mask": mask}
