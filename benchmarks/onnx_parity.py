@@ -17,7 +17,6 @@ Run from the repository root (CPU; a minute on the quick brain):
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,9 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 import torch  # noqa: E402
 
-from dexter_brain.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
+from dexter_brain.checkpoint import (  # noqa: E402
+    CheckpointError, load_checkpoint, save_checkpoint, write_checkpoint_file,
+)
 from dexter_brain.evaluation.parity import compare_backends  # noqa: E402
 from dexter_brain.export import export_checkpoint  # noqa: E402
 
@@ -45,8 +46,8 @@ def residual_copy(models_dir: Path, out: Path) -> Path:
         best = save_checkpoint(out / kind / "best", model, meta=meta, tokenizer=vocab.model_proto,
                                featurizer=featurizer)
         calibration = models_dir / kind / "best" / "calibration.json"
-        if calibration.exists():
-            shutil.copyfile(calibration, best / "calibration.json")
+        if calibration.exists():  # added with its sha256, as every file of a checkpoint
+            write_checkpoint_file(best, "calibration.json", calibration.read_bytes())
         export_checkpoint(best, int8=True)
     return out
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -39,7 +38,7 @@ from torch import Tensor, nn
 
 from dexter_brain import __version__
 from dexter_brain.checkpoint import SCORER, WEIGHTS, CheckpointError, load_checkpoint, resolve_checkpoint
-from dexter_brain.io import dump_json, read_json, replace_dir, sha256_file
+from dexter_brain.io import dump_json, make_temp_dir, read_json, replace_dir, sha256_file
 from dexter_brain.model import RecursiveModel
 
 logger = logging.getLogger(__name__)
@@ -286,13 +285,13 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = None,
     """
     onnx = require_onnx()
     directory = resolve_checkpoint(checkpoint)
-    model, *_ = load_checkpoint(directory, device="cpu")
+    model, _, _, meta, _ = load_checkpoint(directory, device="cpu")
     budget = max_steps or model.config.max_supervision_steps
     if budget < 1:
         raise ExportError(f"max_steps must be at least 1, got {budget}")
     out_dir = Path(out_dir) if out_dir is not None else onnx_dir_for(directory)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    tmp = make_temp_dir(out_dir.parent, prefix=f".{out_dir.name}.")  # the umask's mode, as checkpoints
     try:
         scorer = HaltedCall(model, budget).eval()
         inputs = example_inputs(model, budget)
@@ -317,7 +316,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path | None = None,
         manifest = {
             "kind": model.config.kind, "residual": bool(model.use_residual), "budget": budget, "opset": OPSET,
             "inputs": scorer.input_names, "outputs": scorer.output_names,
-            "checkpoint": {name: sha256_file(directory / name) for name in CHECKED_FILES},
+            "checkpoint": {name: meta["files"][name] for name in CHECKED_FILES},  # checked by the load
             "files": {name: sha256_file(tmp / name) for name in files},
             "bytes": {name: (tmp / name).stat().st_size for name in files},
             "package_version": __version__, "torch_version": torch.__version__, "onnx_version": onnx.__version__,

@@ -118,6 +118,14 @@ def test_export_writes_checked_graphs_with_dynamic_axes_and_records_the_weights(
     assert not any(p.suffix == ".onnx" for p in (residual_brain / "memory" / "best").iterdir())
 
 
+def test_an_export_directory_gets_the_umasks_mode_like_a_checkpoint(residual_brain):
+    umask = os.umask(0)
+    os.umask(umask)
+    for kind in KINDS:
+        out = onnx_dir_for(residual_brain / kind / "best")
+        assert out.stat().st_mode & 0o777 == 0o777 & ~umask, kind  # readable by another service user
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_graph_equals_the_halted_torch_call_row_by_row_with_carry(residual_brain, tiny_brain, kind):
     checkpoint = residual_brain / kind / "best"
