@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from dexter_brain.export import (
-    ENCODER_FILE, INT8_SCORER_FILE, SCORER_FILE, ExportError, check_export, require_onnx,
+    ENCODER_FILE, INSTALL_HINT, INT8_SCORER_FILE, SCORER_FILE, ExportError, check_export,
 )
 from dexter_brain.inference import CallResult
 from dexter_brain.model import RecursiveModel, StepOutput
@@ -41,8 +41,10 @@ class OnnxBackend:
 
     def __init__(self, checkpoint: str | Path, model: RecursiveModel, *, int8: bool = False, max_steps: int,
                  num_threads: int | None = None, onnx_dir: str | Path | None = None):
-        require_onnx()
-        import onnxruntime as ort
+        try:  # running an export needs onnxruntime only (importing onnx too costs about a second)
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise ExportError(f"the ONNX backend needs onnxruntime (not installed): {INSTALL_HINT}") from exc
 
         self.manifest = check_export(checkpoint, onnx_dir, int8=int8)
         self.model, self.int8 = model, int8
