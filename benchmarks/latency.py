@@ -41,8 +41,8 @@ import torch  # noqa: E402
 from dexter_brain import MemoryTRM, ReasoningTRM, ToolTRM  # noqa: E402
 from dexter_brain.checkpoint import CheckpointError  # noqa: E402
 from dexter_brain.sample.values import vary  # noqa: E402
+from dexter_brain.wrappers.common import BACKENDS  # noqa: E402
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
 TARGETS_MS = {"retrieve": 10.0, "select_tool": 5.0, "plan": 20.0, "next_step": 20.0}
 CONVERSATIONS = [f"bench-{i}" for i in range(8)]
 QUERIES = ["What website projects do I have?", "when is my next dentist appointment", "tell me more about that",

@@ -39,6 +39,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from dexter_brain import UnifiedConsciousness  # noqa: E402
+from dexter_brain.serve.settings import default_workers  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERIES = ["What website projects do I have?", "when is my next dentist appointment", "what did I buy from John Lewis",
@@ -191,8 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
     parser.add_argument("--conversations", type=int, default=1000, help="at most this many conversations")
     parser.add_argument("--seconds", type=float, default=30.0, help="start no conversation after this long")
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0))
-                        if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+    parser.add_argument("--workers", type=int, default=default_workers(),
                         help="the server's worker threads (default: one per core)")
     parser.add_argument("--quiet", action="store_true", help="print the figures only")
     args = parser.parse_args(argv)

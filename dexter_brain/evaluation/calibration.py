@@ -203,9 +203,9 @@ def _plan_labels(texts: list[str], steps: list[str]) -> np.ndarray:
 
 
 def load_wrapper(kind: str, checkpoint: str | Path, *, use_carry: bool = True, floor_only: bool = False,
-                 bank: str | Path | None = None):
+                 bank: str | Path | None = None, backend: str = "torch"):
     """The public wrapper of ``kind`` on CPU (``floor_only``: scoring with the model's linear floor alone;
-    ``bank``: the memory bank file to use instead of the brain's own)."""
+    ``bank``: the memory bank file to use instead of the brain's own; ``backend``: torch, onnx or onnx-int8)."""
     if kind == "memory":
         from dexter_brain.wrappers.memory import MemoryTRM as cls
     elif kind == "tool":
@@ -213,7 +213,7 @@ def load_wrapper(kind: str, checkpoint: str | Path, *, use_carry: bool = True, f
     else:
         from dexter_brain.wrappers.reasoning import ReasoningTRM as cls
     extra = {"bank": bank} if kind == "memory" and bank is not None else {}
-    wrapper = cls.from_checkpoint(checkpoint, use_carry=use_carry, device="cpu", **extra)
+    wrapper = cls.from_checkpoint(checkpoint, use_carry=use_carry, device="cpu", backend=backend, **extra)
     if floor_only:
         wrapper.core.model.use_residual = False
     return wrapper

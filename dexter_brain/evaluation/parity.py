@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from dexter_brain.checkpoint import CheckpointError, resolve_checkpoint
+from dexter_brain.evaluation.calibration import load_wrapper
 from dexter_brain.evaluation.measures import mean, same_step, top_k_accuracy
 from dexter_brain.evaluation.replay import replay_memory, replay_reasoning, replay_tool
 from dexter_brain.io import read_rows
@@ -21,17 +22,6 @@ from dexter_brain.metrics import recall_at_k, step_f1
 from dexter_brain.wrappers.memory import MAX_K
 
 KINDS = ("memory", "tool", "reasoning")
-
-
-def load(kind: str, checkpoint: str | Path, backend: str):
-    """The public wrapper of ``kind`` on CPU with ``backend``."""
-    if kind == "memory":
-        from dexter_brain.wrappers.memory import MemoryTRM as cls
-    elif kind == "tool":
-        from dexter_brain.wrappers.tool import ToolTRM as cls
-    else:
-        from dexter_brain.wrappers.reasoning import ReasoningTRM as cls
-    return cls.from_checkpoint(checkpoint, device="cpu", backend=backend)
 
 
 def _answers(kind: str, wrapper, rows: list[dict]) -> list[dict]:
@@ -105,7 +95,7 @@ def compare_backends(models_dir: str | Path, data_dir: str | Path, *, backends: 
         rows = read_rows(data_dir, kind, split)[:max_rows]
         if not rows:
             continue
-        runs = {b: _answers(kind, load(kind, checkpoint, b), rows) for b in backends}
+        runs = {b: _answers(kind, load_wrapper(kind, checkpoint, backend=b), rows) for b in backends}
         reference = runs[backends[0]]
         out[kind] = {"rows": len(rows)}
         for backend, answers in runs.items():
