@@ -33,12 +33,13 @@ def _finite(scores: Tensor) -> Tensor:
     return scores.masked_fill(~torch.isfinite(scores), NEG)
 
 
-def recall_at(scores: Tensor, labels: Tensor, k: int) -> Tensor:
-    """Share of the positives ranked in the top k (B,); NaN where a row has no positive."""
+def recall_at(scores: Tensor, labels: Tensor, k: int, total: Tensor | None = None) -> Tensor:
+    """Share of the positives ranked in the top k (B,), out of ``total`` per row (default: the positives among
+    the candidates); NaN where a row has none."""
     k = min(k, scores.shape[1])
     top = scores.topk(k, dim=1).indices
     hit = labels.gather(1, top).sum(1)
-    total = labels.sum(1)
+    total = labels.sum(1) if total is None else total
     return torch.where(total > 0, hit / total.clamp(min=1), torch.full_like(total, float("nan")))
 
 
@@ -65,15 +66,10 @@ class MemoryHead:
         scores = _finite(out.scores)
         labels, gold = batch["labels"], batch["num_gold"].float()
         nan = torch.full_like(gold, float("nan"))
-
-        def recall(k):
-            top = scores.topk(min(k, scores.shape[1]), dim=1).indices
-            return torch.where(gold > 0, labels.gather(1, top).sum(1) / gold.clamp(min=1), nan)
-
-        r5 = recall(5)
+        r5 = recall_at(scores, labels, 5, total=gold)  # out of all the turn's reference facts, as served
         rank = (scores > (scores.masked_fill(labels == 0, NEG).max(1, keepdim=True).values)).sum(1)
         rr = torch.where(labels.sum(1) > 0, 1.0 / (rank + 1).float(), torch.zeros_like(gold))
-        return {"recall@1": recall(1), "recall@5": r5, "mrr": torch.where(gold > 0, rr, nan),
+        return {"recall@1": recall_at(scores, labels, 1, total=gold), "recall@5": r5, "mrr": torch.where(gold > 0, rr, nan),
                 "followup_recall@5": torch.where(batch["is_followup"] > 0, r5, nan)}
 
 
