@@ -33,6 +33,13 @@ L2_GRID = (1e-4, 1e-3, 1e-2)
 """L2 strengths tried (on the mean loss, standardised features); the validation metric picks one."""
 
 
+def even_rows(n: int, max_rows: int) -> np.ndarray:
+    """Indices of at most ``max_rows`` of ``n`` rows, evenly spread (all of them when there are no more)."""
+    if n <= max_rows:
+        return np.arange(n, dtype=np.int64)
+    return np.linspace(0, n - 1, max_rows).astype(np.int64)
+
+
 @dataclass
 class FloorData:
     """Candidate features and targets of one mode, for fitting or choosing a floor.

@@ -23,7 +23,7 @@ from dexter_brain.features.common import Encoder
 from dexter_brain.features.memory import MemoryFeaturizer
 from dexter_brain.features.reasoning import ReasoningFeaturizer
 from dexter_brain.features.tool import ToolFeaturizer
-from dexter_brain.floor import L2_GRID, LinearFloor, Mode, fit_floor
+from dexter_brain.floor import L2_GRID, LinearFloor, Mode, even_rows, fit_floor
 from dexter_brain.inputs import memory as memory_inputs
 from dexter_brain.inputs import reasoning as reasoning_inputs
 from dexter_brain.inputs import tool as tool_inputs
@@ -70,15 +70,10 @@ def _tensorize_memory(out: Path, encoder: Encoder, featurizer: MemoryFeaturizer)
         t.teacher()
     # Replay with a floor, refit on what it served, replay again; the choice among the training variants and L2
     # strengths is made on the last fit only (the earlier ones only need to answer like a fitted floor).
-    floor = _fit_memory_floor(splits, choose=False)
-    for t in splits.values():
-        t.replay(floor)
-    floor = _fit_memory_floor(splits, choose=False)
-    for t in splits.values():
-        t.replay(floor)
-    floor = _fit_memory_floor(splits, choose=True)
-    for t in splits.values():
-        t.replay(floor)
+    for choose in (False, False, True):
+        floor = _fit_memory_floor(splits, choose=choose)
+        for t in splits.values():
+            t.replay(floor)
     arrays = {s: t.arrays(encoder) for s, t in splits.items()}
     return _write(out, "memory", arrays, inputs.bank_ids(encoder), floor)
 
@@ -133,6 +128,4 @@ def tensorize_reasoning(out: Path, encoder: Encoder) -> dict[Path, str]:
 
 def _even(data, max_rows: int = MAX_FLOOR_ROWS):
     """At most ``max_rows`` rows of ``data``, evenly spread."""
-    if len(data) <= max_rows:
-        return data
-    return data.subset(np.linspace(0, len(data) - 1, max_rows).astype(np.int64))
+    return data if len(data) <= max_rows else data.subset(even_rows(len(data), max_rows))

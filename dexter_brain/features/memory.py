@@ -131,15 +131,14 @@ class MemoryFeaturizer:
         self._past_word_ids = Ragged()  # per past query: ids of its content words
         self._past_by_id: dict[str, list[int]] = defaultdict(list)  # fact id -> past queries naming it
         self._fact_past = Ragged()  # per fact: the past queries naming its id
-        removed = []
+        removed = []  # positions of removed facts, forgotten once every position is there
         for fact in facts:
             if fact.get("removed"):
-                removed.append(fact["id"])
+                removed.append(len(self.facts))
                 fact = {**fact, "id": f"\0removed:{len(self.facts)}"}  # holds the position only
             self._add(fact, indexed=index is not None)
-        for i, fact in enumerate(self.facts):
-            if fact["id"].startswith("\0removed:"):
-                self._forget(i)
+        for i in removed:
+            self._forget(i)
         self.spelling = SpellingIndex(w for i, ws in enumerate(self.fact_words) if not self.facts[i].get("removed")
                                       for w in ws)
         for key in entities.canonical:

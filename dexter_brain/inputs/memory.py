@@ -255,11 +255,11 @@ class MemoryTensors:
         """``FloorData`` of the rows ``keep`` (default ``floor_rows()``; listwise): rows whose reference facts are
         not among the candidates are left out (nothing to rank); rows without references teach "nothing
         relevant"."""
-        from dexter_brain.floor import FloorData
+        from dexter_brain.floor import FloorData, even_rows
 
         keep = self.floor_rows() if keep is None else keep
         if max_rows is not None and len(keep) > max_rows:
-            keep = [keep[int(i)] for i in np.linspace(0, len(keep) - 1, max_rows)]
+            keep = [keep[i] for i in even_rows(len(keep), max_rows)]
         arrays = self._padded([self.rows[n] for n in keep], [self.examples[n] for n in keep])
         return FloorData(arrays["cand_feats"], arrays["cand_index"] >= 0, labels=arrays["labels"])
 
