@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import sqlite3
 import threading
@@ -45,16 +44,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from dexter_brain.io import atomic_write_text, fsync_directory
+from dexter_brain.io import append_line, atomic_write_text, fsync_directory
 from dexter_brain.lexical import normalize
 from dexter_brain.raw.fields import FieldError, to_timestamp
 
-try:
-    import fcntl
-except ImportError:  # Windows: appends from one process are still serialised by the lock
-    fcntl = None
-
-logger = logging.getLogger(__name__)
 
 MARKER = ".dexter-feedback.json"
 FORMAT_VERSION = 1
@@ -185,7 +178,7 @@ class FeedbackLog:
                   "tool": _text(tool, "tool"), "status": status, "error": error}
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:
-            _append_line(self.directory / TOOL_LOG, line)
+            append_line(self.directory / TOOL_LOG, line)
         return record
 
     def plan(self, goal: str, steps: Sequence[str], success: bool, ts: datetime | str | None = None) -> str:
@@ -287,28 +280,6 @@ def _claim(directory: Path, raw_dir: str | os.PathLike[str] | None) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     atomic_write_text(marker, json.dumps({"format": "dexter-brain feedback", "version": FORMAT_VERSION}) + "\n")
     fsync_directory(directory)
-
-
-def _append_line(path: Path, line: bytes) -> None:
-    """Append one whole line and fsync it; a torn last line left by a crash is ended first, so it stays one
-    skipped line instead of swallowing this record."""
-    is_new = not path.exists()
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)  # read: the last byte
-    try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # other processes; released by close
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            logger.warning("%s ended in a torn line (a crash while writing); it stays as one skipped line", path)
-            line = b"\n" + line
-        view = memoryview(line)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if is_new:
-        fsync_directory(path.parent)
 
 
 def _text(value: Any, name: str) -> str:

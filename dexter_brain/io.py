@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import struct
@@ -14,6 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # Windows: appends from one process are still serialised by the caller's lock
+    fcntl = None
+
+logger = logging.getLogger(__name__)
 
 
 # The process umask, read once at import: reading it means setting it, which would race with other threads
@@ -48,6 +56,28 @@ def atomic_write_chunks(path: str | Path, chunks: Iterable[bytes | memoryview]) 
         Path(tmp).unlink(missing_ok=True)
         raise
     return digest.hexdigest()
+
+
+def append_line(path: Path, line: bytes) -> None:
+    """Append one whole line and fsync it; a torn last line left by a crash is ended first, so it stays one
+    skipped line instead of swallowing this record."""
+    is_new = not path.exists()
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)  # read: the last byte
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # other processes; released by close
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            logger.warning("%s ended in a torn line (a crash while writing); it stays as one skipped line", path)
+            line = b"\n" + line
+        view = memoryview(line)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if is_new:
+        fsync_directory(path.parent)
 
 
 def fsync_directory(directory: str | Path) -> None:

@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 
 from dexter_brain.corpora.extend import extend_corpus, is_new
 from dexter_brain.evaluation.cost import torch_threads
-from dexter_brain.io import read_json, read_jsonl, read_rows, write_json
+from dexter_brain.io import append_line, fsync_directory, read_json, read_jsonl, read_rows, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -170,8 +170,8 @@ def _learn_kind(models_dir: Path, kind: str, run_dir: Path, seed: int, tolerance
 
     corpus, current = run_dir / "corpus", models_dir / kind / "best"
     out = run_dir / "models" / kind
-    episodes = _fine_tuning_episodes(corpus, kind, seed)
-    config = _fine_tuning_config(kind, corpus, out, current, _rows_in(corpus, kind, episodes), seed)
+    episodes, rows = _fine_tuning_rows(corpus, kind, seed)
+    config = _fine_tuning_config(kind, corpus, out, current, rows, seed)
     trained = train_trm(kind, corpus, out, config=config, init_from=current, train_episodes=episodes, resume=False,
                         show_progress_bar=show)
     bar.update()
@@ -290,22 +290,19 @@ def _why_skip(models_dir: Path, kind: str, new: dict, digest: str, history: list
     return ""
 
 
-def _fine_tuning_episodes(corpus: Path, kind: str, seed: int) -> list[int]:
-    """Every new training conversation and a replay sample of the original ones (indices in episode order)."""
-    episodes = list(dict.fromkeys(r["episode"] for r in read_rows(corpus, kind, "train")))
+def _fine_tuning_rows(corpus: Path, kind: str, seed: int) -> tuple[list[int], int]:
+    """Every new training conversation and a replay sample of the original ones (indices in episode order),
+    and the training rows they hold."""
+    sizes: dict[str, int] = {}
+    for r in read_rows(corpus, kind, "train"):
+        sizes[r["episode"]] = sizes.get(r["episode"], 0) + 1
+    episodes = list(sizes)
     new = [i for i, e in enumerate(episodes) if is_new(e)]
     old = [i for i, e in enumerate(episodes) if not is_new(e)]
     count = min(len(old), max(REPLAY * len(new), MIN_REPLAY))
     replay = np.random.default_rng(seed).choice(len(old), size=count, replace=False) if count else []
-    return sorted(new + [old[i] for i in replay])
-
-
-def _rows_in(corpus: Path, kind: str, episodes: list[int]) -> int:
-    sizes: dict[str, int] = {}
-    for r in read_rows(corpus, kind, "train"):
-        sizes[r["episode"]] = sizes.get(r["episode"], 0) + 1
-    order = list(sizes)
-    return sum(sizes[order[i]] for i in episodes)
+    chosen = sorted(new + [old[i] for i in replay])
+    return chosen, sum(sizes[episodes[i]] for i in chosen)
 
 
 def _fine_tuning_config(kind: str, corpus: Path, out: Path, current: Path, rows: int, seed: int):
@@ -313,13 +310,13 @@ def _fine_tuning_config(kind: str, corpus: Path, out: Path, current: Path, rows:
     model, with a short budget: ``EPOCHS`` passes over ``rows`` within ``STEP_RANGE``, two evaluations, the
     learning rate scaled by ``LR_SCALE``, on CPU."""
     from dexter_brain.config import ModelConfig, TrainConfig
-    from dexter_brain.runs import default_train_config
+    from dexter_brain.runs import budget_steps, default_train_config
 
     model = ModelConfig.from_checkpoint(current)
     original = current.parent / "train_config.json"
     fields = (TrainConfig.from_file(original) if original.is_file()
               else default_train_config(kind, corpus, out, seed=seed, device="cpu")).model_dump()
-    steps = int(min(max(EPOCHS * rows / fields["batch_size"], STEP_RANGE[0]), STEP_RANGE[1]))
+    steps = budget_steps(rows, fields["batch_size"], EPOCHS, STEP_RANGE)
     curriculum = [{**stage, "max_supervision_steps": min(stage["max_supervision_steps"], model.max_supervision_steps)}
                   for stage in fields["curriculum"]]
     fields.update(model=model.model_dump(), data_dir=corpus, out_dir=out, seed=seed, device="cpu",
@@ -353,7 +350,7 @@ def promote(kind_dir: Path, candidate: Path) -> None:
     os.replace(kind_dir / "best", kind_dir / PREVIOUS)
     os.replace(nxt, kind_dir / "best")
     shutil.rmtree(trash, ignore_errors=True)
-    _sync(kind_dir)
+    fsync_directory(kind_dir)
 
 
 def rollback(models_dir: str | Path = "models", kinds: tuple[str, ...] = KINDS) -> dict[str, str]:
@@ -381,7 +378,7 @@ def rollback(models_dir: str | Path = "models", kinds: tuple[str, ...] = KINDS) 
             os.replace(kind_dir / PREVIOUS, kind_dir / _NEXT)
             os.replace(kind_dir / "best", kind_dir / PREVIOUS)
             os.replace(kind_dir / _NEXT, kind_dir / "best")
-            _sync(kind_dir)
+            fsync_directory(kind_dir)
             done[kind] = "rolled back"
         if "rolled back" not in done.values():
             raise LearnError(f"nothing to roll back: no TRM in {models_dir} has a previous/ (learn keeps the weights "
@@ -418,14 +415,8 @@ def recover(kind_dir: Path) -> str:
         shutil.rmtree(trash)
     if action:
         logger.warning("%s: %s that was cut short", kind_dir, action)
-        _sync(kind_dir)
+        fsync_directory(kind_dir)
     return action
-
-
-def _sync(directory: Path) -> None:
-    from dexter_brain.io import fsync_directory
-
-    fsync_directory(directory)
 
 
 # --- bookkeeping ------------------------------------------------------------------------------------------------
@@ -479,8 +470,7 @@ def _history(models_dir: Path) -> list[dict]:
 
 
 def _append_history(models_dir: Path, entry: dict) -> None:
-    with open(models_dir / LEARN_DIR / HISTORY, "a", encoding="utf-8") as f:
-        f.write(json.dumps(entry, sort_keys=True) + "\n")
+    append_line(models_dir / LEARN_DIR / HISTORY, (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"))
 
 
 def _prune(root: Path, keep: Path) -> None:

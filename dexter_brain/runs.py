@@ -38,9 +38,15 @@ CHOICES = {"memory": {}, "tool": {}, "reasoning": dict(text_dropout=0.5)}
 (half the examples are scored without text match)."""
 
 
+def budget_steps(rows: int, batch_size: int, epochs: float = EPOCHS,
+                 step_range: tuple[int, int] = STEP_RANGE) -> int:
+    """Steps for ``epochs`` passes over ``rows`` training rows, within ``step_range``."""
+    return int(min(max(epochs * rows / batch_size, step_range[0]), step_range[1]))
+
+
 def budget(rows: int, batch_size: int) -> dict:
     """``max_steps``, ``eval_every``, ``warmup_steps`` and ``early_stopping_patience`` for ``rows`` training rows."""
-    steps = int(min(max(EPOCHS * rows / batch_size, STEP_RANGE[0]), STEP_RANGE[1]))
+    steps = budget_steps(rows, batch_size)
     every = max(steps // 4, 1)
     return dict(max_steps=steps, eval_every=every, warmup_steps=min(100, steps // 5),
                 early_stopping_patience=2)
