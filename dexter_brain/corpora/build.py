@@ -114,9 +114,10 @@ def generate_corpora(raw_dir: str | Path, out_dir: str | Path, settings: CorpusS
     manifest = None
     bar = tqdm(total=len(STAGES), desc="corpora", disable=not show_progress_bar, unit="stage")
     try:
-        key = _digest(__version__, MANIFEST_VERSION, settings.model_dump_json(), sorted(raw_sources(raw_dir).items()))
+        files = raw_sources(raw_dir)
+        key = _digest(__version__, MANIFEST_VERSION, settings.model_dump_json(), sorted(files.items()))
         if not (record.is_current("corpora", key) and (out / "corpora.json").is_file()):
-            mine_stage(raw_dir, out, settings)
+            mine_stage(raw_dir, out, settings, files)
             record.finish("corpora", key)
         bar.update()
         corpora = read_json(out / "corpora.json")
@@ -137,9 +138,9 @@ def generate_corpora(raw_dir: str | Path, out_dir: str | Path, settings: CorpusS
 
 
 # --- stage 1: corpora ----------------------------------------------------------------------------------
-def mine_stage(raw_dir: Path, out: Path, settings: CorpusSettings) -> dict:
+def mine_stage(raw_dir: Path, out: Path, settings: CorpusSettings, files: dict[str, str]) -> dict:
     """Read the raw directory, mine and split the three corpora, and write them with the featurizer states
-    and ``corpora.json`` (what the manifest says of them)."""
+    and ``corpora.json`` (what the manifest says of them; ``files``: the raw files' sha256, ``raw_sources``)."""
     store = RawStore.load(raw_dir, show_progress_bar=False)
     sources = _SourceSummary.of(store)
     bank, memory, entities = mine_memory(store, settings)
@@ -151,7 +152,8 @@ def mine_stage(raw_dir: Path, out: Path, settings: CorpusSettings) -> dict:
     for kind, examples in (("memory", memory), ("tool", tools), ("reasoning", reasoning)):
         _split_corpus(kind, examples, settings, corpora, unscored, by_split)
     written = write_corpora(out, bank, entities, catalogue, by_split)
-    summary = _corpora_summary(sources, settings, corpora, reserved, unscored, len(bank), len(catalogue), written)
+    summary = _corpora_summary(sources, settings, corpora, reserved, unscored, len(bank), len(catalogue), written,
+                               files)
     write_json(out / "corpora.json", summary)
     return summary
 
@@ -286,13 +288,12 @@ def _copy_tensors(source: Path, out: Path, kind: str) -> dict[Path, str]:
 class _SourceSummary:
     """What the manifest needs from the raw store, kept so the store itself can be freed early."""
 
-    root: Path
     report: object
     empty_reasons: dict[str, str | None]
 
     @classmethod
     def of(cls, store: RawStore) -> _SourceSummary:
-        return cls(root=store.root, report=store.report,
+        return cls(report=store.report,
                    empty_reasons={kind: _empty_reason(kind, store) for kind in KINDS})
 
 
@@ -309,7 +310,7 @@ def _empty_reason(kind: str, store: RawStore) -> str | None:
 
 
 def _corpora_summary(store: _SourceSummary, settings, corpora, reserved, unscored, n_facts, n_tools,
-                     written: dict[str, str]) -> dict:
+                     written: dict[str, str], files: dict[str, str]) -> dict:
     corp = {}
     for kind in KINDS:
         examples = corpora[kind]
@@ -335,7 +336,7 @@ def _corpora_summary(store: _SourceSummary, settings, corpora, reserved, unscore
     corp["reasoning"]["plans"] = sum(e.kind == "plan" for e in reasoning)
     corp["reasoning"]["complexity"] = _count(e.complexity for e in reasoning if e.kind == "plan")
     return {
-        "sources": {name: sha for name, sha in raw_sources(store.root).items()},
+        "sources": dict(files),
         "ingest": {"read": dict(sorted(store.report.read.items())),
                    "skipped": dict(sorted(store.report.skipped.items())),
                    "problems": len(store.report.problems)},

@@ -104,12 +104,13 @@ def extend_corpus(base_dir: str | Path, feedback_dir: str | Path, out_dir: str |
         by_split[kind] = {s: [e for e in corpora[kind] if e.split == s] for s in SPLITS}
     out.mkdir(parents=True, exist_ok=True)
     written = write_corpora(out, bank, entities, catalogue, by_split)
-    sources = _SourceSummary(root=Path(feedback_dir), report=store.report,
+    sources = _SourceSummary(report=store.report,
                              empty_reasons={k: base_summary["corpora"][k].get("empty_reason") for k in KINDS})
     reserved = tuple(base_summary["corpora"]["tool"]["reserved_tools"])
-    summary = _corpora_summary(sources, settings, corpora, reserved, unscored, len(bank), len(catalogue), written)
-    summary["sources"] = {**base_summary["sources"],
-                          **{f"feedback/{name}": sha for name, sha in raw_sources(Path(feedback_dir)).items()}}
+    files = {**base_summary["sources"],
+             **{f"feedback/{name}": sha for name, sha in raw_sources(Path(feedback_dir)).items()}}
+    summary = _corpora_summary(sources, settings, corpora, reserved, unscored, len(bank), len(catalogue), written,
+                               files)
     write_json(out / "corpora.json", summary)
     if (out / "vocab").exists():
         shutil.rmtree(out / "vocab")
