@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 from dexter_brain.checkpoint import SCORER, CheckpointError, read_meta, save_checkpoint, scorer_state
-from dexter_brain.io import make_temp_dir, replace_dir, sha256_file, write_json
+from dexter_brain.io import make_temp_dir, replace_dir, write_json
 from dexter_brain.training import TrainState
 
 logger = logging.getLogger(__name__)
@@ -218,9 +218,10 @@ class Checkpointer(_Base):
         init = self._init_weights(state) if self.init_from is not None else None
         notes = []
         if self.resume and (last / "train_state.json").exists():
-            reason = self._why_not_resumable(last, state)
+            meta = read_meta(last)  # checks every file's sha256: a corrupt last/ is an error, never replaced
+            reason = self._why_not_resumable(last, meta, state)
             if reason is None:
-                self._restore(last, state)
+                self._restore(last, meta, state)
                 if init is not None:
                     self.message += f" ({self.init_from} is not used: a run that resumes keeps its own weights)"
                 return
@@ -239,7 +240,7 @@ class Checkpointer(_Base):
         if self.message:
             logger.info("%s", self.message)
 
-    def _restore(self, last: Path, state: TrainState) -> None:
+    def _restore(self, last: Path, meta: dict, state: TrainState) -> None:
         try:
             scalars = json.loads((last / "train_state.json").read_text(encoding="utf-8"))
             state.model.load_state_dict(load_file(str(last / "model.safetensors")), strict=True)
@@ -249,7 +250,7 @@ class Checkpointer(_Base):
                               f"trained ({str(exc).splitlines()[0]}): start afresh (train: --no-resume; build: "
                               f"without --resume)") from exc
         self._saved_at = state.step
-        trained_from = read_meta(last).get("init_from")
+        trained_from = meta.get("init_from")
         if trained_from:
             self.meta["init_from"] = trained_from
         patience = state.config.early_stopping_patience
@@ -263,10 +264,9 @@ class Checkpointer(_Base):
             self.message = f"resuming {last} at step {state.step}"
         logger.info("Resuming from %s at step %d", last, state.step)
 
-    def _why_not_resumable(self, last: Path, state: TrainState) -> str | None:
-        """Why ``last/`` cannot be continued (another corpus, another model shape), or None. A corrupt
-        ``last/`` (a file that fails its sha256) is a ``CheckpointError``: that is never silently replaced."""
-        meta = read_meta(last)
+    def _why_not_resumable(self, last: Path, meta: dict, state: TrainState) -> str | None:
+        """Why ``last/`` (whose checked ``meta.json`` is ``meta``) cannot be continued (another corpus, another
+        model shape), or None."""
         trained_on, training_on = meta.get("corpus_fingerprint"), self.meta.get("corpus_fingerprint")
         if trained_on != training_on:
             return (f"{last} was trained on another corpus (fingerprint {str(trained_on)[:12]}, this corpus "
@@ -297,7 +297,7 @@ class Checkpointer(_Base):
         given = self.init_from
         try:
             directory = resolve_checkpoint(given)
-            read_meta(directory)
+            recorded = read_meta(directory)["files"]
             config = ModelConfig.from_checkpoint(directory)
         except CheckpointError as exc:
             raise InitError(f"--init-from {given}: {exc}") from exc
@@ -306,7 +306,7 @@ class Checkpointer(_Base):
         kind = state.config.model.kind
         if config.kind != kind:
             raise InitError(f"--init-from {given}: it holds a {config.kind} TRM, not a {kind} TRM")
-        theirs = sha256_file(directory / "tokenizer.model")
+        theirs = recorded.get("tokenizer.model", "none")  # checked by read_meta
         ours = hashlib.sha256(self.tokenizer).hexdigest()
         if theirs != ours:
             raise InitError(f"--init-from {given}: it was trained with another vocabulary (tokenizer sha256 "
