@@ -47,12 +47,11 @@ from typing import Any, Protocol
 from dexter_brain.io import append_line, atomic_write_text, fsync_directory
 from dexter_brain.lexical import normalize
 from dexter_brain.raw.fields import FieldError, to_timestamp
+from dexter_brain.raw.report import is_raw_file
 
 
 MARKER = ".dexter-feedback.json"
 FORMAT_VERSION = 1
-RAW_FILES = ("d2_memory.json", "brain.db", "training_data_fast.jsonl")
-"""The raw sources a directory may hold besides ``art_*.json`` (``dexter_brain.raw``)."""
 TOOL_LOG = "training_data_fast.jsonl"
 BRAIN_DB = "brain.db"
 BUSY_TIMEOUT_S = 10.0
@@ -271,8 +270,7 @@ def _claim(directory: Path, raw_dir: str | os.PathLike[str] | None) -> None:
             raise FeedbackError(f"feedback directory {directory} has a {MARKER} of format version {version!r}, "
                                 f"this dexter-brain writes version {FORMAT_VERSION}")
         return
-    found = sorted(p.name for p in directory.iterdir() if p.name in RAW_FILES or (
-        p.name.startswith("art_") and p.name.endswith(".json"))) if directory.exists() else []
+    found = sorted(p.name for p in directory.iterdir() if is_raw_file(p.name)) if directory.exists() else []
     if found:
         raise FeedbackError(f"feedback directory {directory} holds raw files no feedback log wrote "
                             f"({', '.join(found)}): feedback is never written into the app's raw directory; "

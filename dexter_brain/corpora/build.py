@@ -39,6 +39,7 @@ from dexter_brain.features.reasoning import ReasoningFeaturizer
 from dexter_brain.features.tool import ToolFeaturizer
 from dexter_brain.io import read_json, read_jsonl, sha256_file, write_json, write_jsonl
 from dexter_brain.raw import RawStore
+from dexter_brain.raw.report import is_raw_file
 from dexter_brain.schema import SPLITS, CorpusSettings
 from dexter_brain.vocab import Vocabulary
 
@@ -50,7 +51,6 @@ MAX_QUERY_LEN = 48
 MAX_CANDIDATE_LEN = 32
 KINDS = ("memory", "tool", "reasoning")
 STAGES = ("corpora", "vocab", "tensors")
-RAW_FILES = ("d2_memory.json", "brain.db", "training_data_fast.jsonl")
 
 
 def _rows(examples):
@@ -66,7 +66,7 @@ def raw_sources(raw_dir: Path) -> dict[str, str]:
     if not raw_dir.is_dir():
         return {}
     return {p.name: sha256_file(p) for p in sorted(raw_dir.iterdir())
-            if p.is_file() and (p.name in RAW_FILES or (p.name.startswith("art_") and p.name.endswith(".json")))}
+            if p.is_file() and is_raw_file(p.name)}
 
 
 class StageRecord:

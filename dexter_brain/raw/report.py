@@ -21,6 +21,11 @@ logger = logging.getLogger(__name__)
 SOURCE_NAMES = ("d2_memory.json", "brain.db", "training_data_fast.jsonl", "art_*.json")
 """The four sources a raw directory may hold, in reading order (DESIGN.md, "Raw operational data")."""
 
+
+def is_raw_file(name: str) -> bool:
+    """Whether a file of this name is one of the sources the readers use (``art_*.json`` included)."""
+    return name in SOURCE_NAMES[:3] or (name.startswith("art_") and name.endswith(".json"))
+
 WHOLE_FILE = "file"
 """The location of a problem with the file as a whole (unreadable, empty, not SQLite, locked)."""
 
