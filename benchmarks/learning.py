@@ -169,10 +169,10 @@ def held_back_rows(raw: Path, corpus: Path, known_keys: dict[str, set]) -> dict[
 
 
 def keys_of_rows(kind: str, rows: list[dict]) -> set[str]:
-    from dexter_brain.corpora.extend import ROWS
     from dexter_brain.corpora.split import keys_of
+    from dexter_brain.schema import EXAMPLES
 
-    return {k for r in rows for k in keys_of(ROWS[kind].model_validate(
+    return {k for r in rows for k in keys_of(EXAMPLES[kind].model_validate(
         {k: v for k, v in r.items() if k != "new_text"})) if k}
 
 

@@ -81,6 +81,11 @@ def jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
+def bm25_idf(n: int, df: int) -> float:
+    """BM25's inverse document frequency of a word in ``df`` of ``n`` documents (never negative)."""
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
 class _Built:
     """One immutable build of a LexicalIndex: queries read a build whole, so a rebuild started by another
     thread (after an ``add``) never shows them half-made state."""
@@ -220,7 +225,7 @@ class LexicalIndex:
         value = built.idf.get(token)
         if value is None:
             df = built.df.get(token, 0)
-            value = built.idf[token] = math.log(1.0 + (built.n_live - df + 0.5) / (df + 0.5))
+            value = built.idf[token] = bm25_idf(built.n_live, df)
         return value
 
     def known(self, token: str) -> bool:

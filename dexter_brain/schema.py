@@ -111,6 +111,10 @@ class ReasoningExample(_Row):
     plan_id: str
 
 
+EXAMPLES: dict[str, type[_Row]] = {"memory": MemoryExample, "tool": ToolExample, "reasoning": ReasoningExample}
+"""The row model of each corpus kind."""
+
+
 class CorpusSettings(BaseModel):
     """Choices of one corpus generation run (saved in the manifest)."""
 

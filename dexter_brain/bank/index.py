@@ -9,14 +9,13 @@ The caches assume the bank changes only through this object (one process writing
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Sequence
 
 import numpy as np
 
 from dexter_brain.bank.store import MemoryBank
-from dexter_brain.lexical import top_of
+from dexter_brain.lexical import bm25_idf, top_of
 
 
 class BankIndex:
@@ -57,15 +56,17 @@ class BankIndex:
     def live(self) -> np.ndarray:
         return self._live
 
-    def idf(self, token: str) -> float:
+    def _doc_freq(self, token: str) -> int:
         df = self._df.get(token)
         if df is None:
             df = self._df[token] = self.bank.doc_freq([token])[token]
-        n = max(self._n_live, 1)
-        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        return df
+
+    def idf(self, token: str) -> float:
+        return bm25_idf(max(self._n_live, 1), self._doc_freq(token))
 
     def known(self, token: str) -> bool:
-        return self.idf(token) >= 0 and self._df[token] > 0
+        return self._doc_freq(token) > 0
 
     def scores(self, query: Sequence[str]) -> np.ndarray:
         """The bank's BM25 score of every position for the query words; (N,) float32."""

@@ -24,24 +24,16 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from dexter_brain.cli import fail
-from dexter_brain.corpora import (
-    CorpusSettings,
-    MemoryExample,
-    ReasoningExample,
-    ToolExample,
-    check_contamination,
-    generate_corpora,
-)
+from dexter_brain.corpora import CorpusSettings, check_contamination, generate_corpora
 from dexter_brain.corpora.split import ContaminationError
 from dexter_brain.io import read_jsonl
 from dexter_brain.raw import RawStoreError
+from dexter_brain.schema import EXAMPLES, SPLITS
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_RAW = Path("datasets/raw/sample")
 DEFAULT_OUT = Path("datasets/offline")
-_ROWS = {"memory": MemoryExample, "tool": ToolExample, "reasoning": ReasoningExample}
-_SPLITS = ("train", "val", "test")
 
 EXAMPLE = """example:
   python -m pipelines.generate_trm_training_data --raw ../shared/devdata/api_bank --out /tmp/offline --seed 1
@@ -94,8 +86,8 @@ def check_written_contamination(out_dir: str | Path) -> dict[str, int]:
     """
     out = Path(out_dir)
     checked = {}
-    for kind, row in _ROWS.items():
-        paths = [out / kind / f"{split}.jsonl" for split in _SPLITS]
+    for kind, row in EXAMPLES.items():
+        paths = [out / kind / f"{split}.jsonl" for split in SPLITS]
         if not any(p.is_file() for p in paths):
             continue
         examples = [row.model_validate(r) for p in paths if p.is_file() for r in read_jsonl(p)]
@@ -123,9 +115,9 @@ def ensure_sample(raw_dir: Path, seed: int, show_progress_bar: bool | None) -> P
 def summary_line(manifest: dict, out_dir: str | Path) -> str:
     """``memory 120/14/15, tool ... (train/val/test); follow-ups 8.1 %, corrections 5.0 %; wrote DIR``."""
     corpora = manifest["corpora"]
-    counts = ", ".join(f"{kind} " + "/".join(str(corpora[kind]["splits"][s]) for s in _SPLITS)
-                       for kind in _ROWS)
-    empty = [f"; {kind} is empty: {corpora[kind]['empty_reason']}" for kind in _ROWS if "empty_reason" in corpora[kind]]
+    counts = ", ".join(f"{kind} " + "/".join(str(corpora[kind]["splits"][s]) for s in SPLITS)
+                       for kind in EXAMPLES)
+    empty = [f"; {kind} is empty: {corpora[kind]['empty_reason']}" for kind in EXAMPLES if "empty_reason" in corpora[kind]]
     return (f"{counts} (train/val/test); follow-ups {100 * corpora['memory']['followup_fraction']:.1f} %, "
             f"corrections {100 * corpora['tool']['correction_fraction']:.1f} %"
             + "".join(empty) + f"; wrote {out_dir}")

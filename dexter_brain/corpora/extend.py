@@ -33,16 +33,13 @@ from dexter_brain.corpora.tool import mine_tools
 from dexter_brain.entities import EntityIndex
 from dexter_brain.io import read_json, read_jsonl, write_json
 from dexter_brain.raw import RawStore
-from dexter_brain.schema import SPLITS, CorpusSettings, FactRow, MemoryExample, ReasoningExample, ToolEntry, ToolExample
+from dexter_brain.schema import EXAMPLES, SPLITS, CorpusSettings, FactRow, ToolEntry
 
 logger = logging.getLogger(__name__)
 
 FEEDBACK_PREFIX = "feedback:"
 NEW_VAL_FRACTION = 0.2
 """Share of the new examples' groups (conversations, plan goals) held back as validation."""
-ROWS = {"memory": MemoryExample, "tool": ToolExample, "reasoning": ReasoningExample}
-
-
 def is_new(example_id: str) -> bool:
     """Whether a corpus example came from the feedback directory."""
     return example_id.startswith(FEEDBACK_PREFIX)
@@ -96,7 +93,7 @@ def extend_corpus(base_dir: str | Path, feedback_dir: str | Path, out_dir: str |
     catalogue, added_tools = _merge_catalogues(base_catalogue, catalogue)
     corpora, unscored, by_split = {}, {}, {}
     for kind in KINDS:
-        rows = [ROWS[kind].model_validate(r) for s in SPLITS for r in read_jsonl(base / kind / f"{s}.jsonl")]
+        rows = [EXAMPLES[kind].model_validate(r) for s in SPLITS for r in read_jsonl(base / kind / f"{s}.jsonl")]
         keys = [keys_of(e) for e in rows + new[kind]]
         corpora[kind], _ = unscore_seen(rows + new[kind], keys=keys)
         check_contamination(corpora[kind], kind, keys=keys)

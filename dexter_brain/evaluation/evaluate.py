@@ -231,10 +231,10 @@ def _null_section(kind: str, reason: str) -> dict:
 
 def _unscore_seen(kind: str, rows: list[dict], train_rows: list[dict]) -> list[dict]:
     """Rows whose text is already in the models' train split, marked unscored (raw-directory evaluation)."""
-    from dexter_brain.schema import MemoryExample, ReasoningExample, ToolExample
     from dexter_brain.corpora.split import keys_of
+    from dexter_brain.schema import EXAMPLES
 
-    schema = {"memory": MemoryExample, "tool": ToolExample, "reasoning": ReasoningExample}[kind]
+    schema = EXAMPLES[kind]
     seen = {k for r in train_rows for k in keys_of(schema.model_validate(r)) if k}
     return [{**r, "scored": False} if any(k in seen for k in keys_of(schema.model_validate(r)) if k) else r
             for r in rows]
