@@ -77,10 +77,11 @@ class MemoryTRM:
                                  encoder=self._encoder_tag() if vectors is not None else None)
 
     def _bank_vectors(self) -> torch.Tensor:
-        """The bank's vectors for every position (zeros when the floor scores alone: nothing reads them)."""
+        """The bank's vectors for every position; none (width 0) when the floor scores alone: nothing reads them,
+        and a bank of 100,000 facts would otherwise hold 200 MB of zeros."""
         D = self.core.model.config.hidden_size
         if not self.core.model.use_residual:
-            return torch.zeros(self.bank.num_positions, D, device=self.core.device)
+            return torch.zeros(self.bank.num_positions, 0, device=self.core.device)
         tag = self._encoder_tag()
         if self.bank.dim != D or self.bank.encoder != tag:
             texts = [r.fact["text"] for r in self.bank.rows()]
@@ -135,9 +136,10 @@ class MemoryTRM:
     # --- the bank ---------------------------------------------------------------------------------------
     @torch.inference_mode()
     def _encode(self, texts: list[str]) -> torch.Tensor:
-        """The candidate encodings the residual reads (none needed when the floor scores alone)."""
-        if not texts or not self.core.model.use_residual:
-            return torch.zeros(len(texts), self.core.model.config.hidden_size, device=self.core.device)
+        """The candidate encodings the residual reads; (N, 0) when the floor scores alone (it reads none)."""
+        width = self.core.model.config.hidden_size if self.core.model.use_residual else 0
+        if not texts or not width:
+            return torch.zeros(len(texts), width, device=self.core.device)
         chunks = []
         for start in range(0, len(texts), 1024):
             ids = self.core.encoder.candidates([fact_text(t) for t in texts[start:start + 1024]])
@@ -177,7 +179,13 @@ class MemoryTRM:
                     "created_at": meta.get("created_at") or datetime.now(timezone.utc).isoformat(),
                     "neighbours": []}
             vector = self._encode([text])[0]
-            self.bank.add(fact, vector.cpu().numpy() if self.bank.dim is not None else None)  # durable first
+            if self.bank.dim is None:
+                stored = None
+            elif len(vector):
+                stored = vector.cpu().numpy()
+            else:  # the bank keeps a residual's vectors but this model scores with its floor alone: zeros
+                stored = np.zeros(self.bank.dim, np.float32)
+            self.bank.add(fact, stored)  # durable first
             self.featurizer.add_fact(fact)
             self._append_vector(vector)
         return id
