@@ -131,6 +131,18 @@ def test_unwritable_datasets_dir_is_one_line(blocked, tmp_path, command):
         assert line.startswith(f"error: {out}") and line.endswith(NOT_A_DIRECTORY)
 
 
+def test_the_console_commands_generate_and_evaluate_run_the_library_commands(tmp_path):
+    # ``dexter-brain generate`` / ``evaluate`` run dexter_brain.commands, as the pipelines/ scripts do.
+    raw = make_travel_raw(tmp_path / "raw")
+    done = run(["-m", "dexter_brain.cli", "generate", "--raw", str(raw), "--out", str(tmp_path / "ds"), "--quiet"],
+               cwd=tmp_path)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.stdout.strip().endswith(f"wrote {tmp_path / 'ds'}") and (tmp_path / "ds" / "manifest.json").is_file()
+    done = run(["-m", "dexter_brain.cli", "evaluate", "--models-dir", str(tmp_path / "nothing"), "--datasets-dir",
+                str(tmp_path / "ds"), "--quiet"], cwd=tmp_path)
+    assert error_line(done).startswith(f"error: no trained TRM in {tmp_path / 'nothing'} (expected memory/, ")
+
+
 def test_train_into_an_unwritable_models_dir_is_one_line(tiny_brain, blocked, tmp_path):
     done = run(["-m", "pipelines.train_all_trms", "--data", str(tiny_brain["data"]), "--models-dir",
                 str(blocked / "models"), "--trm", "tool", "--quick", "--quiet"], cwd=tmp_path)
